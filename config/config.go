@@ -1,0 +1,350 @@
+// Package config loads gateway.yaml: it parses it strictly (unknown keys are
+// errors), expands ${ENV} references, applies defaults in one place
+// (Defaults) and validates the result, naming the YAML path of every field
+// that is wrong.
+package config
+
+import "time"
+
+// Config is the whole gateway.yaml. Every field documents its default.
+type Config struct {
+	// Listen is the address of the gateway. Default ":8080".
+	Listen string `yaml:"listen"`
+	// AdminListen, when set, serves /metrics on this address only (and not
+	// on Listen). Default "" (metrics on Listen).
+	AdminListen string `yaml:"admin_listen"`
+	// TLS enables HTTPS on Listen when both files are set.
+	TLS TLS `yaml:"tls"`
+	// DataDir holds the embedded store and generated keys. Default "./data".
+	DataDir string `yaml:"data_dir"`
+	Log     Log    `yaml:"log"`
+	// Server holds limits and timeouts of the HTTP server.
+	Server Server `yaml:"server"`
+	// Upstreams are where allowed requests are proxied.
+	Upstreams Upstreams `yaml:"upstreams"`
+	Store     Store     `yaml:"store"`
+	Tokens    Tokens    `yaml:"tokens"`
+	Transport Transport `yaml:"transport"`
+	Passwords Passwords `yaml:"passwords"`
+	Users     Users     `yaml:"users"`
+	// RateLimits protect login, refresh and the mail-sending routes.
+	RateLimits RateLimits `yaml:"rate_limits"`
+	// Rules are matched in order; the first match decides.
+	Rules []Rule `yaml:"rules"`
+	// DefaultPolicy applies to requests no rule matches. Default "deny".
+	DefaultPolicy string `yaml:"default_policy"`
+	// IdentityHeaders names the headers set on upstream requests.
+	IdentityHeaders IdentityHeaders `yaml:"identity_headers"`
+	// TrustedProxies are CIDRs (or single IPs) whose X-Forwarded-* and
+	// X-Original-* headers are believed. Default: none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Routes are the paths of the gateway's own routes.
+	Routes Routes `yaml:"routes"`
+	Mail   Mail   `yaml:"mail"`
+	// OneTimeTokens sets lifetimes of emailed tokens.
+	OneTimeTokens OneTimeTokens `yaml:"one_time_tokens"`
+}
+
+// TLS is an optional certificate for Listen.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+}
+
+// Log configures the structured logs on stderr.
+type Log struct {
+	// Format is "text" or "json". Default "text".
+	Format string `yaml:"format"`
+	// Level is "debug", "info", "warn" or "error". Default "info".
+	Level string `yaml:"level"`
+}
+
+// Server holds HTTP server limits.
+type Server struct {
+	// BodyLimit is the largest request body accepted by the gateway's own
+	// routes, in bytes. Proxied bodies are streamed and not limited by it.
+	// Default 1 MiB.
+	BodyLimit int `yaml:"body_limit"`
+	// ReadTimeout bounds reading a request's headers. Default 10s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// WriteTimeout bounds writing a response of the gateway's own routes.
+	// Default 30s.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ShutdownTimeout bounds draining in-flight requests on SIGTERM.
+	// Default 20s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+}
+
+// Upstreams are the backends behind the gateway.
+type Upstreams struct {
+	// Default is the URL of the upstream for rules that name none.
+	// Default "http://127.0.0.1:9000" (what `authgate echo` listens on).
+	Default string `yaml:"default"`
+	// Named upstreams a rule may select by name.
+	Named map[string]string `yaml:"named"`
+	// DialTimeout bounds connecting to an upstream. Default 5s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ResponseTimeout bounds waiting for an upstream's response headers;
+	// past it the client gets 504. Default 60s.
+	ResponseTimeout time.Duration `yaml:"response_timeout"`
+	// MaxConnsPerHost bounds pooled connections per upstream. Default 1024.
+	MaxConnsPerHost int `yaml:"max_conns_per_host"`
+}
+
+// Store selects the backend.
+type Store struct {
+	// Type is "embedded" (bbolt file in DataDir, the default), "redis" or
+	// "memory" (tests only: nothing survives a restart).
+	Type string `yaml:"type"`
+	// Path of the embedded database. Default "<data_dir>/authgate.db".
+	Path  string `yaml:"path"`
+	Redis Redis  `yaml:"redis"`
+}
+
+// Redis configures the shared store. Set exactly one of URL,
+// Sentinel.Addrs or ClusterAddrs.
+type Redis struct {
+	// URL like redis://user:pass@host:6379/0 or rediss:// for TLS.
+	URL string `yaml:"url"`
+	// Sentinel: master name and sentinel addresses.
+	Sentinel Sentinel `yaml:"sentinel"`
+	// ClusterAddrs are seed addresses of a Redis Cluster.
+	ClusterAddrs []string `yaml:"cluster_addrs"`
+	// Username and Password for Sentinel/Cluster (a URL carries its own).
+	// Give the password as ${ENV} or with PasswordFile.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// DB for URL and Sentinel mode. Default 0 (or the URL's).
+	DB int `yaml:"db"`
+	// Prefix of every key. Default "authgate:".
+	Prefix string `yaml:"prefix"`
+	// Timeout of each Redis call. Default 2s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Sentinel names a Redis Sentinel deployment.
+type Sentinel struct {
+	Master string   `yaml:"master"`
+	Addrs  []string `yaml:"addrs"`
+}
+
+// Tokens configures access and refresh tokens.
+type Tokens struct {
+	// Issuer is the `iss` claim. Default "authgate".
+	Issuer string `yaml:"issuer"`
+	// Audience is the `aud` claim; tokens must carry one of them.
+	// Default ["authgate"].
+	Audience []string `yaml:"audience"`
+	// AccessTTL is the life of an access token. Default 15m.
+	AccessTTL time.Duration `yaml:"access_ttl"`
+	// RefreshTTL is the life of a refresh token; each rotation starts it
+	// again. Default 720h (30 days).
+	RefreshTTL time.Duration `yaml:"refresh_ttl"`
+	// SessionLifetime is the absolute end of a session however often it is
+	// refreshed. Default 2160h (90 days).
+	SessionLifetime time.Duration `yaml:"session_lifetime"`
+	// Leeway tolerated on exp/iat/nbf for clock skew. Default 30s.
+	Leeway time.Duration `yaml:"leeway"`
+	// Keys sign and verify access tokens. Empty: an EdDSA key is generated
+	// on first start and kept in <data_dir>/keys.
+	Keys []Key `yaml:"keys"`
+	// SigningKey is the kid of the key that signs. Default: the first key
+	// that is not verify_only.
+	SigningKey string `yaml:"signing_key"`
+	// CacheSize bounds the number of verified tokens kept in memory so the
+	// hot path does not verify a signature twice. Default 100000.
+	CacheSize int `yaml:"cache_size"`
+}
+
+// Key is one signing or verification key.
+type Key struct {
+	// Kid is the key ID put in the token header and the JWKS. Required.
+	Kid string `yaml:"kid"`
+	// Alg is "EdDSA", "ES256", "RS256" or "HS256". Default "EdDSA".
+	Alg string `yaml:"alg"`
+	// PrivateKeyFile is a PEM (PKCS#8, or SEC1/PKCS#1) private key for
+	// EdDSA, ES256 and RS256.
+	PrivateKeyFile string `yaml:"private_key_file"`
+	// PublicKeyFile is a PEM public key: enough for a verify_only key.
+	PublicKeyFile string `yaml:"public_key_file"`
+	// Secret is the HS256 secret (at least 32 bytes); give it as ${ENV}.
+	Secret string `yaml:"secret"`
+	// SecretFile holds the HS256 secret.
+	SecretFile string `yaml:"secret_file"`
+	// VerifyOnly keys verify tokens but never sign (rotation).
+	VerifyOnly bool `yaml:"verify_only"`
+}
+
+// Transport says where tokens travel.
+type Transport struct {
+	// Bearer accepts `Authorization: Bearer`. Default true.
+	Bearer *bool `yaml:"bearer"`
+	// Cookies, when enabled, sets HttpOnly cookies on login/refresh and
+	// reads tokens from them.
+	Cookies Cookies `yaml:"cookies"`
+}
+
+// Cookies configures cookie transport.
+type Cookies struct {
+	Enabled bool `yaml:"enabled"`
+	// AccessName default "authgate_access"; RefreshName default
+	// "authgate_refresh".
+	AccessName  string `yaml:"access_name"`
+	RefreshName string `yaml:"refresh_name"`
+	Domain      string `yaml:"domain"`
+	// Secure default true.
+	Secure *bool `yaml:"secure"`
+	// SameSite is "strict", "lax" or "none". Default "lax".
+	SameSite string `yaml:"same_site"`
+}
+
+// Passwords configures hashing and the password policy.
+type Passwords struct {
+	// Argon2id parameters. Defaults follow OWASP: memory 19456 KiB,
+	// iterations 2, parallelism 1.
+	Memory      uint32 `yaml:"memory_kib"`
+	Iterations  uint32 `yaml:"iterations"`
+	Parallelism uint8  `yaml:"parallelism"`
+	// MaxConcurrent bounds hashes computed at once (memory = MaxConcurrent
+	// × Memory). Default 2 × CPUs.
+	MaxConcurrent int `yaml:"max_concurrent"`
+	// MinLength and MaxLength (in characters) for new passwords; a login
+	// with a password longer than MaxLength bytes ×4 is refused with 400.
+	// Defaults 8 and 128.
+	MinLength int `yaml:"min_length"`
+	MaxLength int `yaml:"max_length"`
+}
+
+// Users configures accounts.
+type Users struct {
+	// Seed users are created at start when absent (by username).
+	Seed []SeedUser `yaml:"seed"`
+	// Registration enables POST /auth/register. Default false.
+	Registration bool `yaml:"registration"`
+	// DefaultRoles for registered users. Default ["user"].
+	DefaultRoles []string `yaml:"default_roles"`
+	// RequireVerifiedEmail refuses login (403) until the email is verified.
+	RequireVerifiedEmail bool `yaml:"require_verified_email"`
+	// AdminRole may use /auth/users. Default "admin".
+	AdminRole string `yaml:"admin_role"`
+}
+
+// SeedUser is a user created at start when absent.
+type SeedUser struct {
+	Username string `yaml:"username"`
+	// PasswordHash is argon2id (PHC, from `authgate hash-password`) or bcrypt.
+	PasswordHash       string   `yaml:"password_hash"`
+	Email              string   `yaml:"email"`
+	Roles              []string `yaml:"roles"`
+	MustChangePassword bool     `yaml:"must_change_password"`
+}
+
+// RateLimits are ulule/limiter rate strings ("5-M": 5 per minute; S, M, H,
+// D). An empty string disables that limit.
+type RateLimits struct {
+	// LoginPerIP default "30-M"; LoginPerUsername default "10-M".
+	LoginPerIP       string `yaml:"login_per_ip"`
+	LoginPerUsername string `yaml:"login_per_username"`
+	// LockoutFailures failed logins of one username within LockoutWindow
+	// lock it for LockoutDuration. Defaults 10, 15m, 15m. 0 disables.
+	LockoutFailures int           `yaml:"lockout_failures"`
+	LockoutWindow   time.Duration `yaml:"lockout_window"`
+	LockoutDuration time.Duration `yaml:"lockout_duration"`
+	// RefreshPerIP default "60-M".
+	RefreshPerIP string `yaml:"refresh_per_ip"`
+	// MailPerIP and MailPerEmail bound the routes that send mail.
+	// Defaults "10-H" and "3-H".
+	MailPerIP    string `yaml:"mail_per_ip"`
+	MailPerEmail string `yaml:"mail_per_email"`
+}
+
+// Rule decides a request. See the README for pattern syntax.
+type Rule struct {
+	// Path is "/exact", "/prefix/*" (one segment) or "/prefix/**" (any
+	// depth, also "/prefix" itself). Required.
+	Path string `yaml:"path"`
+	// Methods limits the rule to these methods. Default: all.
+	Methods []string `yaml:"methods"`
+	// Hosts limits the rule to these Host names. Default: all.
+	Hosts []string `yaml:"hosts"`
+	// Policy is "public", "authenticated" or "deny". Required.
+	Policy string `yaml:"policy"`
+	// Roles: an authenticated user needs any one of them. Default: none.
+	Roles []string `yaml:"roles"`
+	// Upstream names an entry of upstreams.named. Default: the default.
+	Upstream string `yaml:"upstream"`
+}
+
+// IdentityHeaders names the headers set on upstream requests.
+type IdentityHeaders struct {
+	// Defaults X-User-Id, X-User-Name, X-User-Email, X-User-Roles.
+	UserID string `yaml:"user_id"`
+	Name   string `yaml:"name"`
+	Email  string `yaml:"email"`
+	Roles  string `yaml:"roles"`
+	// ForwardToken keeps the Authorization header on upstream requests.
+	// Default false: it is removed.
+	ForwardToken bool `yaml:"forward_token"`
+}
+
+// Routes are the paths of the gateway's own routes.
+type Routes struct {
+	Login          string `yaml:"login"`                // /auth
+	Refresh        string `yaml:"refresh"`              // /auth/refresh
+	Me             string `yaml:"me"`                   // /me
+	Logout         string `yaml:"logout"`               // /logout
+	Verify         string `yaml:"verify"`               // /auth/verify
+	JWKS           string `yaml:"jwks"`                 // /.well-known/jwks.json
+	Register       string `yaml:"register"`             // /auth/register
+	VerifyEmail    string `yaml:"verify_email"`         // /auth/verify-email
+	VerifyEmailReq string `yaml:"verify_email_request"` // /auth/verify-email/request
+	ForgotPassword string `yaml:"forgot_password"`      // /auth/forgot-password
+	ResetPassword  string `yaml:"reset_password"`       // /auth/reset-password
+	ChangePassword string `yaml:"change_password"`      // /auth/password
+	Users          string `yaml:"users"`                // /auth/users
+	Healthz        string `yaml:"healthz"`              // /healthz
+	Readyz         string `yaml:"readyz"`               // /readyz
+	Metrics        string `yaml:"metrics"`              // /metrics
+}
+
+// Mail configures outgoing mail for verification and reset links.
+type Mail struct {
+	// Driver is "log" (print mails to the log, the default) or "smtp".
+	Driver string `yaml:"driver"`
+	// From address. Default "authgate@localhost".
+	From string `yaml:"from"`
+	// BaseURL is put before the token in links, e.g.
+	// "https://app.example.com/reset?token=". Default: the gateway's own
+	// routes on http://localhost<listen>.
+	VerifyURL string `yaml:"verify_url"`
+	ResetURL  string `yaml:"reset_url"`
+	// TemplatesDir may hold verify.txt, verify.html, reset.txt, reset.html
+	// to override the built-in templates.
+	TemplatesDir string `yaml:"templates_dir"`
+	SMTP         SMTP   `yaml:"smtp"`
+}
+
+// SMTP is the outgoing mail server.
+type SMTP struct {
+	Host string `yaml:"host"`
+	// Port default 587.
+	Port     int    `yaml:"port"`
+	Username string `yaml:"username"`
+	// Password: give it as ${ENV} or with PasswordFile.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// Security is "starttls" (default), "tls" or "none".
+	Security string `yaml:"security"`
+	// Timeout default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// OneTimeTokens sets lifetimes of emailed tokens.
+type OneTimeTokens struct {
+	// VerifyTTL default 24h; ResetTTL default 1h.
+	VerifyTTL time.Duration `yaml:"verify_ttl"`
+	ResetTTL  time.Duration `yaml:"reset_ttl"`
+}

@@ -1,0 +1,145 @@
+// Package store defines what authgate keeps between requests (users,
+// sessions with their refresh tokens, revocations and one-time tokens) and
+// the errors every backend reports. The backends live in the sub-packages
+// redisstore (shared by many instances), boltstore (the embedded, durable
+// default) and memstore (tests); storetest holds the contract suite that all
+// of them pass.
+package store
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"time"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Errors every backend returns; compare them with errors.Is.
+var (
+	// ErrNotFound: no such user, session or token (or it expired).
+	ErrNotFound = errors.New("not found")
+	// ErrUsernameTaken: another user already has this username (folded).
+	ErrUsernameTaken = errors.New("username taken")
+	// ErrEmailTaken: another user already has this email (folded).
+	ErrEmailTaken = errors.New("email taken")
+	// ErrRefreshReused: an already spent refresh token was presented. The
+	// backend has deleted the whole session before returning it.
+	ErrRefreshReused = errors.New("refresh token reused")
+	// ErrUnavailable wraps failures to reach the backend (network, disk).
+	// Handlers map it to 503.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// Fold is the key under which usernames and emails are unique: Unicode NFKC,
+// then lower case, surrounding space trimmed. Every backend indexes with it,
+// so "Alice", "ALICE" and "Ａｌｉｃｅ" are one user.
+func Fold(s string) string {
+	return strings.ToLower(norm.NFKC.String(strings.TrimSpace(s)))
+}
+
+// User is an account. PasswordHash is a PHC string (argon2id) or a bcrypt hash.
+type User struct {
+	ID                 string    `json:"id"`
+	Username           string    `json:"username"`
+	Email              string    `json:"email,omitempty"`
+	PasswordHash       string    `json:"password_hash"`
+	Roles              []string  `json:"roles"`
+	Active             bool      `json:"active"`
+	EmailVerified      bool      `json:"email_verified"`
+	MustChangePassword bool      `json:"must_change_password"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
+}
+
+// Session is one login: the access tokens issued for it carry its ID as the
+// `sid` claim, and exactly one refresh token (stored as RefreshHash) is live
+// at a time.
+type Session struct {
+	ID          string    `json:"id"`
+	UserID      string    `json:"user_id"`
+	RefreshHash string    `json:"refresh_hash"`
+	CreatedAt   time.Time `json:"created_at"`
+	// RefreshExpiresAt is when the live refresh token stops working; every
+	// rotation moves it forward, never past ExpiresAt.
+	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
+	// ExpiresAt is the absolute end of the session, whatever the rotations.
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// Users keeps accounts, unique by Fold(Username) and by Fold(Email) when the
+// email is not empty.
+type Users interface {
+	// CreateUser stores u (u.ID set by the caller); ErrUsernameTaken or
+	// ErrEmailTaken when the folded name or email is in use.
+	CreateUser(ctx context.Context, u User) error
+	GetUser(ctx context.Context, id string) (User, error)
+	GetUserByUsername(ctx context.Context, username string) (User, error)
+	GetUserByEmail(ctx context.Context, email string) (User, error)
+	// UpdateUser replaces the user with u.ID, moving the indexes when the
+	// username or email changed; ErrNotFound, ErrUsernameTaken, ErrEmailTaken.
+	UpdateUser(ctx context.Context, u User) error
+	// DeleteUser removes the user and its index entries; ErrNotFound.
+	DeleteUser(ctx context.Context, id string) error
+	// ListUsers returns up to limit users ordered by ID, starting after the
+	// ID `after` ("" for the first page), and the cursor for the next page
+	// ("" when there is none).
+	ListUsers(ctx context.Context, after string, limit int) ([]User, string, error)
+}
+
+// Sessions keeps logins and their rotating refresh tokens.
+type Sessions interface {
+	// CreateSession stores s and indexes it under s.UserID. The record
+	// expires at s.RefreshExpiresAt.
+	CreateSession(ctx context.Context, s Session) error
+	// RotateRefresh atomically replaces the live refresh hash of session sid:
+	// when presentedHash is the live one it becomes spent, newHash becomes
+	// live, RefreshExpiresAt becomes refreshExpiresAt (capped at ExpiresAt)
+	// and the updated session is returned. When presentedHash was spent
+	// before, the whole session is deleted and ErrRefreshReused returned
+	// (with the session as it was, so the caller can revoke it). Anything
+	// else: ErrNotFound. Of two concurrent calls with the same live hash,
+	// exactly one succeeds.
+	RotateRefresh(ctx context.Context, sid, presentedHash, newHash string, refreshExpiresAt time.Time) (Session, error)
+	GetSession(ctx context.Context, sid string) (Session, error)
+	// DeleteSession removes the session; deleting a missing one is no error.
+	DeleteSession(ctx context.Context, sid string) error
+	// UserSessions lists the IDs of the user's sessions that still exist.
+	UserSessions(ctx context.Context, userID string) ([]string, error)
+}
+
+// Revocations records session IDs whose access tokens must be refused until
+// the given time (the moment the last access token of the session expires).
+type Revocations interface {
+	// RevokeSession records the revocation and tells every Watch-er,
+	// including those of other instances sharing the backend.
+	RevokeSession(ctx context.Context, sid string, until time.Time) error
+	// RevokedSessions returns every revocation that has not yet expired.
+	RevokedSessions(ctx context.Context) (map[string]time.Time, error)
+	// WatchRevocations calls fn for every revocation made after it starts,
+	// until ctx ends; reconnect is called whenever the feed was (re)connected
+	// and a full resync is due. It returns when ctx ends.
+	WatchRevocations(ctx context.Context, fn func(sid string, until time.Time), reconnect func()) error
+}
+
+// OneTimeTokens keeps single-use tokens (email verification, password reset)
+// by the hash of their secret.
+type OneTimeTokens interface {
+	// PutOneTime stores hash for (purpose, userID), invalidating any earlier
+	// token of the same user and purpose.
+	PutOneTime(ctx context.Context, purpose, hash, userID string, expiresAt time.Time) error
+	// ConsumeOneTime atomically deletes the token and returns its user ID;
+	// ErrNotFound when unknown, used, superseded or expired.
+	ConsumeOneTime(ctx context.Context, purpose, hash string) (string, error)
+}
+
+// Store is everything a gateway instance needs from its backend.
+type Store interface {
+	Users
+	Sessions
+	Revocations
+	OneTimeTokens
+	// Ping reports whether the backend is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}
