@@ -1,0 +1,174 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"authgate/config"
+	"authgate/store"
+)
+
+// ErrRefreshInvalid is returned for refresh tokens that are malformed,
+// unknown, expired, spent (reuse: the session is then revoked) or whose user
+// is gone or inactive. Callers answer them all alike with 401.
+var ErrRefreshInvalid = errors.New("invalid refresh token")
+
+// SessionStore is what session logic needs from the store.
+type SessionStore interface {
+	CreateSession(ctx context.Context, s store.Session) error
+	RotateRefresh(ctx context.Context, sid, presentedHash, newHash string, refreshExpiresAt time.Time) (store.Session, error)
+	DeleteSession(ctx context.Context, sid string) error
+	UserSessions(ctx context.Context, userID string) ([]string, error)
+	RevokeSession(ctx context.Context, sid string, until time.Time) error
+	GetUser(ctx context.Context, id string) (store.User, error)
+}
+
+// Pair is what a login or a refresh hands to the client.
+type Pair struct {
+	AccessToken      string
+	RefreshToken     string
+	Claims           *Claims
+	ExpiresIn        int // seconds
+	RefreshExpiresAt time.Time
+}
+
+// Sessions starts, refreshes and ends login sessions: it creates the store
+// record, issues the access token and the rotating refresh token, and on the
+// way out revokes the session so that its access tokens are refused at once.
+type Sessions struct {
+	st      SessionStore
+	tokens  *Tokens
+	revoked *Revocations
+	cfg     config.Tokens
+	now     func() time.Time
+}
+
+// NewSessions wires session logic. revoked is the local revocation set that
+// is updated at once, before the store's feed tells other instances.
+func NewSessions(st SessionStore, tokens *Tokens, revoked *Revocations, cfg config.Tokens) *Sessions {
+	return &Sessions{st: st, tokens: tokens, revoked: revoked, cfg: cfg, now: time.Now}
+}
+
+// Start creates a session for u and returns its first token pair.
+func (s *Sessions) Start(ctx context.Context, u store.User) (Pair, error) {
+	now := s.now()
+	sid, err := randomID()
+	if err != nil {
+		return Pair{}, err
+	}
+	refresh, hash, err := NewOpaqueToken(sid)
+	if err != nil {
+		return Pair{}, err
+	}
+	sess := store.Session{
+		ID:          sid,
+		UserID:      u.ID,
+		RefreshHash: hash,
+		CreatedAt:   now,
+		ExpiresAt:   now.Add(s.cfg.SessionLifetime),
+	}
+	sess.RefreshExpiresAt = minTime(now.Add(s.cfg.RefreshTTL), sess.ExpiresAt)
+	if err := s.st.CreateSession(ctx, sess); err != nil {
+		return Pair{}, fmt.Errorf("create session: %w", err)
+	}
+	return s.pair(u, sid, refresh, sess.RefreshExpiresAt, now)
+}
+
+// Refresh spends refreshToken and returns a new pair for the same session,
+// with the user's current name and roles. A spent token presented again
+// revokes the whole session.
+func (s *Sessions) Refresh(ctx context.Context, refreshToken string) (Pair, store.User, error) {
+	sid, secret, ok := SplitRefresh(refreshToken)
+	if !ok {
+		return Pair{}, store.User{}, ErrRefreshInvalid
+	}
+	now := s.now()
+	next, nextHash, err := NewOpaqueToken(sid)
+	if err != nil {
+		return Pair{}, store.User{}, err
+	}
+	sess, err := s.st.RotateRefresh(ctx, sid, HashToken(secret), nextHash, now.Add(s.cfg.RefreshTTL))
+	switch {
+	case errors.Is(err, store.ErrRefreshReused):
+		if rerr := s.revoke(ctx, sid, now); rerr != nil {
+			return Pair{}, store.User{}, rerr
+		}
+		return Pair{}, store.User{}, fmt.Errorf("%w: reuse of a spent refresh token, session %s revoked", ErrRefreshInvalid, sid)
+	case errors.Is(err, store.ErrNotFound):
+		return Pair{}, store.User{}, ErrRefreshInvalid
+	case err != nil:
+		return Pair{}, store.User{}, fmt.Errorf("rotate refresh token: %w", err)
+	}
+	u, err := s.st.GetUser(ctx, sess.UserID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !u.Active) {
+		if rerr := s.End(ctx, sid); rerr != nil {
+			return Pair{}, store.User{}, rerr
+		}
+		return Pair{}, store.User{}, ErrRefreshInvalid
+	}
+	if err != nil {
+		return Pair{}, store.User{}, fmt.Errorf("load user of session: %w", err)
+	}
+	p, err := s.pair(u, sid, next, sess.RefreshExpiresAt, now)
+	return p, u, err
+}
+
+// End deletes the session and revokes its access tokens on every instance.
+func (s *Sessions) End(ctx context.Context, sid string) error {
+	if err := s.st.DeleteSession(ctx, sid); err != nil {
+		return fmt.Errorf("delete session: %w", err)
+	}
+	return s.revoke(ctx, sid, s.now())
+}
+
+// EndAll ends every session of the user except the one named keep ("" for
+// none).
+func (s *Sessions) EndAll(ctx context.Context, userID, keep string) error {
+	sids, err := s.st.UserSessions(ctx, userID)
+	if err != nil {
+		return fmt.Errorf("list sessions: %w", err)
+	}
+	for _, sid := range sids {
+		if sid == keep {
+			continue
+		}
+		if err := s.End(ctx, sid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// revoke refuses the session's access tokens until the last one that can
+// exist has expired.
+func (s *Sessions) revoke(ctx context.Context, sid string, now time.Time) error {
+	until := now.Add(s.cfg.AccessTTL + s.cfg.Leeway + time.Second)
+	s.revoked.Add(sid, until)
+	if err := s.st.RevokeSession(ctx, sid, until); err != nil {
+		return fmt.Errorf("revoke session: %w", err)
+	}
+	return nil
+}
+
+func (s *Sessions) pair(u store.User, sid, refresh string, refreshExp, now time.Time) (Pair, error) {
+	tok, claims, err := s.tokens.Issue(u.ID, sid, u.Username, u.Email, u.Roles, u.MustChangePassword, now)
+	if err != nil {
+		return Pair{}, fmt.Errorf("issue access token: %w", err)
+	}
+	return Pair{
+		AccessToken:      tok,
+		RefreshToken:     refresh,
+		Claims:           claims,
+		ExpiresIn:        int(s.cfg.AccessTTL / time.Second),
+		RefreshExpiresAt: refreshExp,
+	}, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

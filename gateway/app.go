@@ -1,0 +1,281 @@
+package gateway
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"authgate/gateway/rules"
+)
+
+// handler is one of the gateway's own routes.
+type handler func(c *fiber.Ctx, rq *request) error
+
+// route is the methods served on one path of the gateway's own.
+type route struct {
+	name    string // metrics label
+	methods map[string]handler
+	allow   string // Allow header for 405
+	// anyMethod serves every method (forward-auth).
+	anyMethod handler
+}
+
+// routeTable maps normalized paths to own routes; prefix routes (admin user
+// management) take the rest of the path as an ID.
+type routeTable struct {
+	exact  map[string]*route
+	prefix string // e.g. "/auth/users/"
+	byID   *route
+}
+
+func (t *routeTable) add(path, name string, h map[string]handler) {
+	r := &route{name: name, methods: h}
+	var ms []string
+	for m := range h {
+		ms = append(ms, m)
+	}
+	r.allow = strings.Join(sortedMethods(ms), ", ")
+	t.exact[path] = r
+}
+
+func sortedMethods(ms []string) []string {
+	order := []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+	var out []string
+	for _, o := range order {
+		for _, m := range ms {
+			if m == o {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
+// lookup finds the own route for a normalized path and the ID suffix.
+func (t *routeTable) lookup(path string) (*route, string) {
+	if r, ok := t.exact[path]; ok {
+		return r, ""
+	}
+	if t.byID != nil && strings.HasPrefix(path, t.prefix) {
+		id := path[len(t.prefix):]
+		if id != "" && !strings.Contains(id, "/") {
+			return t.byID, id
+		}
+	}
+	return nil, ""
+}
+
+// request is what the gateway knows about the request being answered.
+type request struct {
+	id          string
+	path        string // normalized
+	query       string
+	route       string // metrics label
+	clientIP    string
+	peerTrusted bool
+	user        string // sub, for the log line
+	start       time.Time
+}
+
+var (
+	idPrefix  = newIDPrefix()
+	idCounter atomic.Uint64
+)
+
+func newIDPrefix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// newRequestID is unique per instance start and cheap on the hot path.
+func newRequestID() string {
+	return idPrefix + "-" + strconv.FormatUint(idCounter.Add(1), 36)
+}
+
+func (g *Gateway) newApp() *fiber.App {
+	s := g.cfg.Server
+	app := fiber.New(fiber.Config{
+		AppName:               "authgate",
+		DisableStartupMessage: true,
+		// Request bodies are streamed so that proxied uploads never sit in
+		// memory; own routes read at most server.body_limit (readBody).
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    s.BodyLimit,
+		ReadTimeout:                  s.ReadTimeout,
+		WriteTimeout:                 s.WriteTimeout,
+		IdleTimeout:                  s.IdleTimeout,
+		ReadBufferSize:               16 << 10,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			return writeProblem(c, g.logProblem(c, asProblem(err)))
+		},
+	})
+	app.Use(g.serve)
+	return app
+}
+
+func (g *Gateway) newAdminApp() *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "authgate-admin",
+		DisableStartupMessage: true,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			return writeProblem(c, asProblem(err))
+		},
+	})
+	app.Get(g.cfg.Routes.Metrics, g.metricsHandler())
+	app.Get(g.cfg.Routes.Healthz, func(c *fiber.Ctx) error { return g.healthz(c, nil) })
+	return app
+}
+
+func (g *Gateway) metricsHandler() fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(g.metrics.registry, promhttp.HandlerOpts{}))
+}
+
+// serve is the single entry point: every request is normalized once, then
+// answered by an own route or decided by the rules and proxied.
+func (g *Gateway) serve(c *fiber.Ctx) (err error) {
+	rq := request{start: time.Now(), route: "proxy"}
+	rq.id = g.requestID(c)
+	c.Set("X-Request-Id", rq.id)
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Problem{Type: ProblemInternal, Detail: "internal error", Err: fmt.Errorf("panic: %v", r)}
+		}
+		if err != nil {
+			p := asProblem(err)
+			g.logProblem(c, p)
+			err = writeProblem(c, p)
+		}
+		g.finish(c, &rq)
+	}()
+	peer := peerAddr(c.Context().RemoteIP())
+	rq.peerTrusted = g.trusted.contains(peer)
+	rq.clientIP = g.trusted.clientIP(peer, xffValue(c)).String()
+
+	path, query, perr := g.target(c)
+	if perr != nil {
+		rq.route = "invalid"
+		return perr
+	}
+	rq.path, rq.query = path, query
+	if r, id := g.routes.lookup(path); r != nil {
+		rq.route = r.name
+		return g.serveOwn(c, &rq, r, id)
+	}
+	return g.proxyRequest(c, &rq)
+}
+
+// target normalizes the raw request target (SPEC section 4).
+func (g *Gateway) target(c *fiber.Ctx) (string, string, error) {
+	raw := c.Request().Header.RequestURI()
+	if len(raw) > 0 && raw[0] != '/' {
+		host, rest, ok := rules.SplitAbsolute(raw)
+		if !ok {
+			return "", "", problem(ProblemInvalidPath, "request target must be a path")
+		}
+		if !strings.EqualFold(host, string(c.Request().Header.Host())) {
+			return "", "", problem(ProblemInvalidPath, "absolute-form target names another host than Host")
+		}
+		raw = rest
+	}
+	path, query, err := rules.Normalize(raw)
+	if err != nil {
+		return "", "", &Problem{Type: ProblemInvalidPath, Detail: err.Error(), Err: err}
+	}
+	return path, query, nil
+}
+
+func (g *Gateway) serveOwn(c *fiber.Ctx, rq *request, r *route, id string) error {
+	if r.anyMethod != nil {
+		return r.anyMethod(c, rq)
+	}
+	h, ok := r.methods[c.Method()]
+	if !ok && c.Method() == fiber.MethodHead {
+		h, ok = r.methods[fiber.MethodGet]
+	}
+	if !ok {
+		c.Set(fiber.HeaderAllow, r.allow)
+		return problem(ProblemMethodNotAllowed, c.Method()+" is not allowed here; use "+r.allow)
+	}
+	if id != "" {
+		c.Locals(localID, id)
+	}
+	return h(c, rq)
+}
+
+type localKey int
+
+const localID localKey = 0
+
+// requestID keeps a trusted proxy's X-Request-Id, else makes one.
+func (g *Gateway) requestID(c *fiber.Ctx) string {
+	if v := c.Request().Header.Peek("X-Request-Id"); len(v) > 0 && len(v) <= 128 && g.trusted.contains(peerAddr(c.Context().RemoteIP())) {
+		return string(v)
+	}
+	return newRequestID()
+}
+
+// xffValue joins every X-Forwarded-For header the client sent.
+func xffValue(c *fiber.Ctx) string {
+	var out string
+	c.Request().Header.VisitAll(func(k, v []byte) {
+		if strings.EqualFold(string(k), fiber.HeaderXForwardedFor) {
+			if out != "" {
+				out += ","
+			}
+			out += string(v)
+		}
+	})
+	return out
+}
+
+// finish writes the request's log line and metrics.
+func (g *Gateway) finish(c *fiber.Ctx, rq *request) {
+	d := time.Since(rq.start)
+	status := c.Response().StatusCode()
+	g.metrics.observe(rq.route, status, d)
+	if !g.log.Enabled(c.UserContext(), slog.LevelInfo) {
+		return
+	}
+	g.log.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
+		slog.String("id", rq.id),
+		slog.String("method", c.Method()),
+		slog.String("path", pathForLog(rq, c)),
+		slog.Int("status", status),
+		slog.Duration("duration", d),
+		slog.String("ip", rq.clientIP),
+		slog.String("user", rq.user),
+		slog.String("route", rq.route),
+	)
+}
+
+// pathForLog logs the normalized path (never the query: it may hold
+// tokens of upstream apps), or the raw one, truncated, when it was refused.
+func pathForLog(rq *request, c *fiber.Ctx) string {
+	if rq.path != "" {
+		return rq.path
+	}
+	p := string(c.Request().URI().PathOriginal())
+	if len(p) > 256 {
+		p = p[:256] + "…"
+	}
+	return p
+}
+
+// logProblem logs server-side problems with their cause.
+func (g *Gateway) logProblem(c *fiber.Ctx, p *Problem) *Problem {
+	if p.Type.Status >= 500 && p.Err != nil {
+		g.log.Error("request failed", "problem", p.Type.Slug, "err", p.Err.Error(), "path", string(c.Request().URI().PathOriginal()))
+	}
+	return p
+}

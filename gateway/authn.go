@@ -1,0 +1,98 @@
+package gateway
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"authgate/auth"
+	"authgate/gateway/rules"
+)
+
+// bearer returns the access token of the request: the Authorization Bearer
+// header (when transport.bearer), else the access cookie (when cookies are
+// enabled). Never the query string.
+func (g *Gateway) bearer(c *fiber.Ctx) string {
+	if g.cfg.Transport.Bearer == nil || *g.cfg.Transport.Bearer {
+		h := c.Request().Header.Peek(fiber.HeaderAuthorization)
+		if len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ") {
+			return strings.TrimSpace(string(h[7:]))
+		}
+	}
+	if ck := g.cfg.Transport.Cookies; ck.Enabled {
+		if v := c.Request().Header.Cookie(ck.AccessName); len(v) > 0 {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// authenticate verifies the request's access token.
+func (g *Gateway) authenticate(c *fiber.Ctx, rq *request) (*auth.Claims, error) {
+	tok := g.bearer(c)
+	if tok == "" {
+		return nil, problem(ProblemUnauthenticated, "send an access token as Authorization: Bearer")
+	}
+	claims, err := g.verifier.Authenticate(tok, g.now())
+	if err != nil {
+		detail := "the access token is invalid"
+		switch {
+		case errors.Is(err, auth.ErrTokenExpired):
+			detail = "the access token has expired"
+		case errors.Is(err, auth.ErrTokenRevoked):
+			detail = "the access token's session has ended"
+		}
+		return nil, problem(ProblemInvalidToken, detail)
+	}
+	rq.user = claims.Subject
+	return claims, nil
+}
+
+// authenticateFull also refuses a token that is only good for changing the
+// password (must-change flag).
+func (g *Gateway) authenticateFull(c *fiber.Ctx, rq *request) (*auth.Claims, error) {
+	claims, err := g.authenticate(c, rq)
+	if err != nil {
+		return nil, err
+	}
+	if claims.PasswordChange {
+		return nil, problem(ProblemPasswordChange, "change your password first: POST "+g.cfg.Routes.ChangePassword)
+	}
+	return claims, nil
+}
+
+// decide applies a rule decision to the request: nil claims and nil error
+// for a public rule without a (valid) token; claims when allowed; a problem
+// otherwise.
+func (g *Gateway) decide(c *fiber.Ctx, rq *request, d rules.Decision) (*auth.Claims, error) {
+	switch d.Policy {
+	case rules.Deny:
+		g.metrics.decisions.WithLabelValues("deny").Inc()
+		if d.Rule < 0 {
+			return nil, problem(ProblemDenied, "no rule allows this request (default_policy deny)")
+		}
+		return nil, problem(ProblemDenied, "denied by rule")
+	case rules.Public:
+		g.metrics.decisions.WithLabelValues("public").Inc()
+		if g.bearer(c) == "" {
+			return nil, nil
+		}
+		claims, err := g.authenticateFull(c, rq)
+		if err != nil {
+			return nil, nil // a bad token on a public route is ignored, not trusted
+		}
+		return claims, nil
+	}
+	claims, err := g.authenticateFull(c, rq)
+	if err != nil {
+		g.metrics.decisions.WithLabelValues("unauthenticated").Inc()
+		return nil, err
+	}
+	if !d.Allows(claims.Roles) {
+		g.metrics.decisions.WithLabelValues("forbidden").Inc()
+		return nil, problem(ProblemForbidden, "requires one of the roles: "+strings.Join(d.Roles, ", "))
+	}
+	g.metrics.decisions.WithLabelValues("allow").Inc()
+	return claims, nil
+}

@@ -1,0 +1,161 @@
+package gateway
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"authgate/auth"
+	"authgate/gateway/proxy"
+	"authgate/gateway/rules"
+)
+
+// hostOf is the Host the client asked for, lower case.
+func hostOf(c *fiber.Ctx) string {
+	return string(c.Request().Header.Host())
+}
+
+// proxyRequest decides a request by the rules and forwards it.
+func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
+	d := g.rules.Match(c.Method(), hostOf(c), rq.path)
+	claims, err := g.decide(c, rq, d)
+	if err != nil {
+		return err
+	}
+	px := g.proxies[d.Upstream]
+	req := proxy.Request{
+		Path:              rq.path,
+		RawQuery:          rq.query,
+		StripNames:        g.identityNames(),
+		KeepAuthorization: g.cfg.IdentityHeaders.ForwardToken,
+		ForwardedFor:      g.forwardedFor(c, rq),
+		ForwardedProto:    g.forwardedProto(c, rq),
+		ForwardedHost:     g.forwardedHost(c, rq),
+		RequestID:         rq.id,
+	}
+	if g.cfg.Transport.Cookies.Enabled && !g.cfg.IdentityHeaders.ForwardToken {
+		req.AccessCookie = g.cfg.Transport.Cookies.AccessName
+	}
+	if claims != nil {
+		req.Identity = g.identity(claims)
+	}
+	err = px.Forward(c, &req)
+	switch {
+	case errors.Is(err, proxy.ErrUpstreamTimeout):
+		return &Problem{Type: ProblemUpstreamTimeout, Detail: "the upstream did not answer in time", Err: err}
+	case errors.Is(err, proxy.ErrUpstreamUnavailable):
+		return &Problem{Type: ProblemUpstreamUnavailable, Detail: "the upstream cannot be reached", Err: err}
+	}
+	return err
+}
+
+// identityNames are the headers that only authgate may set upstream.
+func (g *Gateway) identityNames() []string {
+	h := g.cfg.IdentityHeaders
+	return []string{h.UserID, h.Name, h.Email, h.Roles}
+}
+
+// identity is the set of identity headers for claims.
+func (g *Gateway) identity(cl *auth.Claims) []proxy.Header {
+	h := g.cfg.IdentityHeaders
+	out := make([]proxy.Header, 0, 4)
+	out = append(out, proxy.Header{Name: h.UserID, Value: cl.Subject})
+	out = append(out, proxy.Header{Name: h.Name, Value: cl.Name})
+	if cl.Email != "" {
+		out = append(out, proxy.Header{Name: h.Email, Value: cl.Email})
+	}
+	out = append(out, proxy.Header{Name: h.Roles, Value: strings.Join(cl.Roles, ",")})
+	return out
+}
+
+// forwardedFor appends the peer to a trusted proxy's X-Forwarded-For and
+// replaces anybody else's.
+func (g *Gateway) forwardedFor(c *fiber.Ctx, rq *request) string {
+	peer := peerAddr(c.Context().RemoteIP()).String()
+	if rq.peerTrusted {
+		if prior := xffValue(c); prior != "" {
+			return prior + ", " + peer
+		}
+	}
+	return peer
+}
+
+func (g *Gateway) forwardedProto(c *fiber.Ctx, rq *request) string {
+	if rq.peerTrusted {
+		if v := c.Request().Header.Peek(fiber.HeaderXForwardedProto); len(v) > 0 {
+			s := strings.ToLower(string(v))
+			if s == "http" || s == "https" {
+				return s
+			}
+		}
+	}
+	if c.Context().IsTLS() {
+		return "https"
+	}
+	return "http"
+}
+
+func (g *Gateway) forwardedHost(c *fiber.Ctx, rq *request) string {
+	if rq.peerTrusted {
+		if v := c.Request().Header.Peek(fiber.HeaderXForwardedHost); len(v) > 0 {
+			return string(v)
+		}
+	}
+	return hostOf(c)
+}
+
+// verify is the forward-auth endpoint: nginx auth_request, Traefik
+// forwardAuth and Caddy forward_auth ask whether the original request may
+// pass. The original method and URI are believed only from trusted proxies.
+func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
+	if !rq.peerTrusted {
+		g.metrics.decisions.WithLabelValues("untrusted_peer").Inc()
+		return problem(ProblemDenied, "forward-auth headers are only believed from trusted_proxies; "+
+			peerAddr(c.Context().RemoteIP()).String()+" is not one")
+	}
+	h := &c.Request().Header
+	method := string(h.Peek("X-Original-Method"))
+	uri := h.Peek("X-Original-URI")
+	if len(uri) == 0 {
+		uri = h.Peek("X-Forwarded-Uri")
+	}
+	if method == "" {
+		method = string(h.Peek("X-Forwarded-Method"))
+	}
+	if method == "" {
+		method = fiber.MethodGet
+	}
+	if len(uri) == 0 {
+		return problem(ProblemBadRequest, "send the original request as X-Original-URI (nginx) or X-Forwarded-Uri (Traefik, Caddy)")
+	}
+	host := string(h.Peek(fiber.HeaderXForwardedHost))
+	if host == "" {
+		host = hostOf(c)
+	}
+	if uri[0] != '/' {
+		uhost, rest, ok := rules.SplitAbsolute(uri)
+		if !ok || !strings.EqualFold(uhost, host) {
+			return problem(ProblemInvalidPath, "the original URI must be a path on the forwarded host")
+		}
+		uri = rest
+	}
+	path, _, err := rules.Normalize(uri)
+	if err != nil {
+		return &Problem{Type: ProblemInvalidPath, Detail: err.Error(), Err: err}
+	}
+	rq.path = path
+	d := g.rules.Match(strings.ToUpper(method), host, path)
+	claims, err := g.decide(c, rq, d)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	if claims != nil {
+		for _, ih := range g.identity(claims) {
+			c.Set(ih.Name, ih.Value)
+		}
+	}
+	c.Status(fiber.StatusOK)
+	return nil
+}

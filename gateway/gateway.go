@@ -1,0 +1,248 @@
+// Package gateway is authgate's HTTP side: the Fiber app, the gateway's own
+// routes (login, refresh, me, logout, account flows, health, JWKS), the rule
+// decision for every other request, the reverse proxy to the upstreams and
+// the forward-auth endpoint.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/ulule/limiter/v3"
+	memlimit "github.com/ulule/limiter/v3/drivers/store/memory"
+
+	"authgate/auth"
+	"authgate/config"
+	"authgate/gateway/proxy"
+	"authgate/gateway/rules"
+	"authgate/mail"
+	"authgate/store"
+)
+
+// Options are the parts of a gateway that do not come from the config.
+type Options struct {
+	// Logger for request and event logs. Default: slog.Default().
+	Logger *slog.Logger
+	// LimiterStore keeps rate-limit counters; nil: in memory (one instance).
+	LimiterStore limiter.Store
+	// Mailer sends verification and reset mails; nil: they are logged.
+	Mailer Mailer
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Gateway is one authgate instance.
+type Gateway struct {
+	cfg      *config.Config
+	st       store.Store
+	log      *slog.Logger
+	now      func() time.Time
+	hasher   *auth.Hasher
+	keys     *auth.KeySet
+	tokens   *auth.Tokens
+	revoked  *auth.Revocations
+	verifier *auth.Verifier
+	sessions *auth.Sessions
+	rules    *rules.Set
+	proxies  map[string]*proxy.Proxy
+	trusted  trustedProxies
+	metrics  *metrics
+	mailer   Mailer
+	mails    *mail.Templates
+
+	loginIP, loginUser, refreshIP, mailIP, mailEmail *rateLimit
+	lock                                             *lockout
+
+	routes routeTable
+	app    *fiber.App
+	admin  *fiber.App
+}
+
+// New builds a gateway from a loaded, validated config and an open store.
+func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
+	g := &Gateway{cfg: cfg, st: st, log: o.Logger, now: o.Now, mailer: o.Mailer}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	var err error
+	g.hasher = auth.NewHasher(cfg.Passwords)
+	if g.keys, err = auth.LoadKeys(cfg.Tokens, cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("tokens.keys: %w", err)
+	}
+	g.tokens = auth.NewTokens(cfg.Tokens, g.keys)
+	g.revoked = auth.NewRevocations()
+	g.verifier = auth.NewVerifier(g.tokens, g.revoked, cfg.Tokens.CacheSize)
+	g.sessions = auth.NewSessions(st, g.tokens, g.revoked, cfg.Tokens)
+	if g.trusted, err = parseTrusted(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	names := make(map[string]bool, len(cfg.Upstreams.Named))
+	for n := range cfg.Upstreams.Named {
+		names[n] = true
+	}
+	set, probs, err := rules.Compile(cfg.Rules, cfg.DefaultPolicy, names)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	for _, p := range probs {
+		if !p.Warning {
+			return nil, fmt.Errorf("%s: %s", p.Path, p.Msg)
+		}
+		g.log.Warn("config", "field", p.Path, "problem", p.Msg)
+	}
+	g.rules = set
+	if err := g.buildProxies(); err != nil {
+		return nil, err
+	}
+	if err := g.buildLimits(o.LimiterStore); err != nil {
+		return nil, err
+	}
+	if g.mailer == nil {
+		g.mailer = mail.NewLog(g.log)
+	}
+	if g.mails, err = mail.LoadTemplates(cfg.Mail.TemplatesDir); err != nil {
+		return nil, err
+	}
+	g.metrics = newMetrics()
+	g.routes = g.ownRoutes()
+	g.app = g.newApp()
+	if cfg.AdminListen != "" {
+		g.admin = g.newAdminApp()
+	}
+	return g, nil
+}
+
+func (g *Gateway) buildProxies() error {
+	u := g.cfg.Upstreams
+	g.proxies = make(map[string]*proxy.Proxy, len(u.Named)+1)
+	mk := func(field, url string) (*proxy.Proxy, error) {
+		p, err := proxy.New(proxy.Options{
+			URL:             url,
+			DialTimeout:     u.DialTimeout,
+			ResponseTimeout: u.ResponseTimeout,
+			MaxConns:        u.MaxConnsPerHost,
+			Logger:          g.log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		return p, nil
+	}
+	var err error
+	if g.proxies[""], err = mk("upstreams.default", u.Default); err != nil {
+		return err
+	}
+	for name, url := range u.Named {
+		if g.proxies[name], err = mk("upstreams.named."+name, url); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) buildLimits(st limiter.Store) error {
+	if st == nil {
+		st = memlimit.NewStoreWithOptions(limiter.StoreOptions{Prefix: "authgate", CleanUpInterval: time.Minute})
+	}
+	rl := g.cfg.RateLimits
+	var err error
+	for _, l := range []struct {
+		dst        **rateLimit
+		name, spec string
+	}{
+		{&g.loginIP, "login_per_ip", rl.LoginPerIP},
+		{&g.loginUser, "login_per_username", rl.LoginPerUsername},
+		{&g.refreshIP, "refresh_per_ip", rl.RefreshPerIP},
+		{&g.mailIP, "mail_per_ip", rl.MailPerIP},
+		{&g.mailEmail, "mail_per_email", rl.MailPerEmail},
+	} {
+		if *l.dst, err = newRateLimit(st, l.name, l.spec); err != nil {
+			return err
+		}
+	}
+	g.lock = newLockout(st, rl)
+	return nil
+}
+
+// App is the main Fiber app (for tests: app.Test).
+func (g *Gateway) App() *fiber.App { return g.app }
+
+// AdminApp serves /metrics on admin_listen; nil when that is not set.
+func (g *Gateway) AdminApp() *fiber.App { return g.admin }
+
+// Start seeds the configured users and starts keeping the revocation set in
+// step with the store until ctx ends. Call it before serving.
+func (g *Gateway) Start(ctx context.Context) error {
+	if err := g.seedUsers(ctx); err != nil {
+		return err
+	}
+	initial, err := g.st.RevokedSessions(ctx)
+	if err != nil {
+		return fmt.Errorf("load revocations: %w", err)
+	}
+	g.revoked.Replace(initial)
+	go g.revoked.Run(ctx, g.st, time.Minute, g.log)
+	return nil
+}
+
+// Serve answers on ln (and adminLn, when not nil) until ctx ends, then
+// drains in-flight requests for up to server.shutdown_timeout.
+func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
+	errc := make(chan error, 2)
+	go func() { errc <- g.app.Listener(ln) }()
+	if adminLn != nil && g.admin != nil {
+		go func() { errc <- g.admin.Listener(adminLn) }()
+	}
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	g.log.Info("shutting down", "drain_timeout", g.cfg.Server.ShutdownTimeout.String())
+	var errs []error
+	if err := g.app.ShutdownWithTimeout(g.cfg.Server.ShutdownTimeout); err != nil {
+		errs = append(errs, err)
+	}
+	if g.admin != nil {
+		if err := g.admin.ShutdownWithTimeout(g.cfg.Server.ShutdownTimeout); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// seedUsers creates the configured users that do not exist yet.
+func (g *Gateway) seedUsers(ctx context.Context) error {
+	for i, su := range g.cfg.Users.Seed {
+		_, err := g.st.GetUserByUsername(ctx, su.Username)
+		if err == nil {
+			continue
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("users.seed[%d]: %w", i, err)
+		}
+		id, err := auth.NewUserID()
+		if err != nil {
+			return err
+		}
+		now := g.now().UTC()
+		u := store.User{
+			ID: id, Username: su.Username, Email: su.Email, PasswordHash: su.PasswordHash,
+			Roles: append([]string(nil), su.Roles...), Active: true, EmailVerified: su.Email != "",
+			MustChangePassword: su.MustChangePassword, CreatedAt: now, UpdatedAt: now,
+		}
+		if err := g.st.CreateUser(ctx, u); err != nil && !errors.Is(err, store.ErrUsernameTaken) {
+			return fmt.Errorf("users.seed[%d] (%s): %w", i, su.Username, err)
+		}
+		g.log.Info("seed user created", "username", su.Username, "id", id)
+	}
+	return nil
+}

@@ -1,0 +1,172 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+
+	"github.com/gofiber/fiber/v2"
+
+	"authgate/store"
+)
+
+// ProblemType is one kind of problem: a stable type URI, a title and the
+// HTTP status it is answered with. The README's error catalogue lists them.
+type ProblemType struct {
+	Slug   string
+	Title  string
+	Status int
+}
+
+// URI is the stable `type` of the problem document.
+func (p ProblemType) URI() string { return "urn:authgate:problem:" + p.Slug }
+
+// The catalogue. Slugs are part of the external contract: never rename one.
+var (
+	ProblemBadRequest          = ProblemType{"bad-request", "Malformed request", fiber.StatusBadRequest}
+	ProblemValidation          = ProblemType{"validation", "Invalid field", fiber.StatusBadRequest}
+	ProblemInvalidPath         = ProblemType{"invalid-path", "Invalid request path", fiber.StatusBadRequest}
+	ProblemPasswordTooLong     = ProblemType{"password-too-long", "Password too long", fiber.StatusBadRequest}
+	ProblemWeakPassword        = ProblemType{"weak-password", "Password does not meet the policy", fiber.StatusBadRequest}
+	ProblemUsernameTaken       = ProblemType{"username-taken", "Username already taken", fiber.StatusBadRequest}
+	ProblemEmailTaken          = ProblemType{"email-taken", "Email already taken", fiber.StatusBadRequest}
+	ProblemInvalidOneTimeToken = ProblemType{"invalid-one-time-token", "Invalid or expired token", fiber.StatusBadRequest}
+	ProblemInvalidCredentials  = ProblemType{"invalid-credentials", "Invalid username or password", fiber.StatusUnauthorized}
+	ProblemUnauthenticated     = ProblemType{"unauthenticated", "Authentication required", fiber.StatusUnauthorized}
+	ProblemInvalidToken        = ProblemType{"invalid-token", "Invalid or expired access token", fiber.StatusUnauthorized}
+	ProblemInvalidRefresh      = ProblemType{"invalid-refresh-token", "Invalid, expired or reused refresh token", fiber.StatusUnauthorized}
+	ProblemForbidden           = ProblemType{"forbidden", "Missing role", fiber.StatusForbidden}
+	ProblemDenied              = ProblemType{"denied", "Denied by rule", fiber.StatusForbidden}
+	ProblemPasswordChange      = ProblemType{"password-change-required", "Password change required", fiber.StatusForbidden}
+	ProblemEmailNotVerified    = ProblemType{"email-not-verified", "Email address not verified", fiber.StatusForbidden}
+	ProblemRegistrationOff     = ProblemType{"registration-disabled", "Registration is disabled", fiber.StatusForbidden}
+	ProblemNotFound            = ProblemType{"not-found", "Not found", fiber.StatusNotFound}
+	ProblemMethodNotAllowed    = ProblemType{"method-not-allowed", "Method not allowed", fiber.StatusMethodNotAllowed}
+	ProblemTooLarge            = ProblemType{"payload-too-large", "Request body too large", fiber.StatusRequestEntityTooLarge}
+	ProblemUnsupportedMedia    = ProblemType{"unsupported-media-type", "Unsupported content type", fiber.StatusUnsupportedMediaType}
+	ProblemRateLimited         = ProblemType{"rate-limited", "Too many requests", fiber.StatusTooManyRequests}
+	ProblemLocked              = ProblemType{"account-locked", "Too many failed logins", fiber.StatusTooManyRequests}
+	ProblemInternal            = ProblemType{"internal", "Internal error", fiber.StatusInternalServerError}
+	ProblemUpstreamUnavailable = ProblemType{"upstream-unavailable", "Upstream unavailable", fiber.StatusBadGateway}
+	ProblemStoreUnavailable    = ProblemType{"store-unavailable", "Store unavailable", fiber.StatusServiceUnavailable}
+	ProblemUpstreamTimeout     = ProblemType{"upstream-timeout", "Upstream timed out", fiber.StatusGatewayTimeout}
+)
+
+// Catalogue lists every problem type, for the README and its test.
+var Catalogue = []ProblemType{
+	ProblemBadRequest, ProblemValidation, ProblemInvalidPath, ProblemPasswordTooLong,
+	ProblemWeakPassword, ProblemUsernameTaken, ProblemEmailTaken, ProblemInvalidOneTimeToken,
+	ProblemInvalidCredentials, ProblemUnauthenticated, ProblemInvalidToken, ProblemInvalidRefresh,
+	ProblemForbidden, ProblemDenied, ProblemPasswordChange, ProblemEmailNotVerified,
+	ProblemRegistrationOff, ProblemNotFound, ProblemMethodNotAllowed, ProblemTooLarge,
+	ProblemUnsupportedMedia, ProblemRateLimited, ProblemLocked, ProblemInternal,
+	ProblemUpstreamUnavailable, ProblemStoreUnavailable, ProblemUpstreamTimeout,
+}
+
+// Problem is an error that is answered as an RFC 9457 problem document.
+type Problem struct {
+	Type   ProblemType
+	Detail string
+	// Field names the offending request field for validation problems.
+	Field string
+	// RetryAfter, in seconds, is sent as Retry-After when > 0.
+	RetryAfter int
+	// Err is the underlying cause, logged but never sent.
+	Err error
+}
+
+func (p *Problem) Error() string {
+	if p.Err != nil {
+		return p.Type.Slug + ": " + p.Detail + ": " + p.Err.Error()
+	}
+	return p.Type.Slug + ": " + p.Detail
+}
+
+func (p *Problem) Unwrap() error { return p.Err }
+
+// problem builds a *Problem; handlers return it and the error handler writes it.
+func problem(t ProblemType, detail string) *Problem { return &Problem{Type: t, Detail: detail} }
+
+// fieldProblem is a 400 naming the request field at fault.
+func fieldProblem(field, detail string) *Problem {
+	return &Problem{Type: ProblemValidation, Field: field, Detail: field + ": " + detail}
+}
+
+// problemDoc is the wire form.
+type problemDoc struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail,omitempty"`
+	Instance string `json:"instance"`
+	Field    string `json:"field,omitempty"`
+}
+
+// writeProblem replaces whatever the response held with the problem document.
+func writeProblem(c *fiber.Ctx, p *Problem) error {
+	c.Response().Reset()
+	if p.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(p.RetryAfter))
+	}
+	if p.Type.Status == fiber.StatusUnauthorized {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="authgate"`)
+	}
+	body, err := json.Marshal(problemDoc{
+		Type:     p.Type.URI(),
+		Title:    p.Type.Title,
+		Status:   p.Type.Status,
+		Detail:   p.Detail,
+		Instance: string(c.Request().URI().PathOriginal()),
+		Field:    p.Field,
+	})
+	if err != nil { // cannot happen with these field types
+		body = []byte(`{"type":"urn:authgate:problem:internal","title":"Internal error","status":500}`)
+	}
+	c.Status(p.Type.Status)
+	c.Set(fiber.HeaderContentType, "application/problem+json")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Send(body)
+}
+
+// asProblem maps any error returned by a handler or middleware to a problem.
+func asProblem(err error) *Problem {
+	var p *Problem
+	if errors.As(err, &p) {
+		return p
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		switch fe.Code {
+		case fiber.StatusNotFound:
+			return problem(ProblemNotFound, "no such route")
+		case fiber.StatusMethodNotAllowed:
+			return problem(ProblemMethodNotAllowed, "method not allowed on this route")
+		case fiber.StatusRequestEntityTooLarge:
+			return problem(ProblemTooLarge, "request body too large")
+		case fiber.StatusBadRequest:
+			return problem(ProblemBadRequest, fe.Message)
+		case fiber.StatusUnsupportedMediaType:
+			return problem(ProblemUnsupportedMedia, fe.Message)
+		}
+		if fe.Code < 500 {
+			return &Problem{Type: ProblemType{"http-" + strconv.Itoa(fe.Code), fe.Message, fe.Code}, Detail: fe.Message}
+		}
+	}
+	if isStoreUnavailable(err) {
+		return &Problem{Type: ProblemStoreUnavailable, Detail: "the session store cannot be reached; try again", Err: err}
+	}
+	return &Problem{Type: ProblemInternal, Detail: "internal error", Err: err}
+}
+
+// unavailable marks err as a store/limiter outage (answered with 503).
+func unavailable(err error) error {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.Canceled) {
+		return err
+	}
+	return errors.Join(store.ErrUnavailable, err)
+}
+
+func isStoreUnavailable(err error) bool {
+	return errors.Is(err, store.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
+}

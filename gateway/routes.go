@@ -1,0 +1,343 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"authgate/auth"
+	"authgate/store"
+)
+
+// ownRoutes is the table of the gateway's own routes (SPEC section 3).
+func (g *Gateway) ownRoutes() routeTable {
+	r := g.cfg.Routes
+	t := routeTable{exact: map[string]*route{}}
+	t.add(r.Login, "login", map[string]handler{"POST": g.login})
+	t.add(r.Refresh, "refresh", map[string]handler{"POST": g.refresh})
+	t.add(r.Me, "me", map[string]handler{"GET": g.me, "PATCH": g.patchMe})
+	t.add(r.Logout, "logout", map[string]handler{"POST": g.logout})
+	t.add(r.JWKS, "jwks", map[string]handler{"GET": g.jwks})
+	t.add(r.Healthz, "healthz", map[string]handler{"GET": g.healthz})
+	t.add(r.Readyz, "readyz", map[string]handler{"GET": g.readyz})
+	if g.cfg.AdminListen == "" {
+		mh := g.metricsHandler()
+		t.add(r.Metrics, "metrics", map[string]handler{"GET": func(c *fiber.Ctx, _ *request) error { return mh(c) }})
+	}
+	t.exact[r.Verify] = &route{name: "verify", anyMethod: g.verify}
+	g.accountRoutes(&t)
+	return t
+}
+
+// storeCtx bounds a store call made for a request.
+func (g *Gateway) storeCtx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.UserContext(), 5*time.Second)
+}
+
+type tokenResponse struct {
+	AccessToken    string `json:"access_token"`
+	TokenType      string `json:"token_type"`
+	ExpiresIn      int    `json:"expires_in"`
+	RefreshToken   string `json:"refresh_token"`
+	ChangePassword bool   `json:"change_password,omitempty"`
+}
+
+// sendPair answers a login or refresh, setting cookies when enabled.
+func (g *Gateway) sendPair(c *fiber.Ctx, p auth.Pair) error {
+	if ck := g.cfg.Transport.Cookies; ck.Enabled {
+		now := g.now()
+		g.setCookie(c, ck.AccessName, p.AccessToken, now.Add(time.Duration(p.ExpiresIn)*time.Second), "/")
+		g.setCookie(c, ck.RefreshName, p.RefreshToken, p.RefreshExpiresAt, g.cfg.Routes.Refresh)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(tokenResponse{
+		AccessToken:    p.AccessToken,
+		TokenType:      "Bearer",
+		ExpiresIn:      p.ExpiresIn,
+		RefreshToken:   p.RefreshToken,
+		ChangePassword: p.Claims.PasswordChange,
+	})
+}
+
+func (g *Gateway) setCookie(c *fiber.Ctx, name, value string, exp time.Time, path string) {
+	ck := g.cfg.Transport.Cookies
+	c.Cookie(&fiber.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     path,
+		Domain:   ck.Domain,
+		Expires:  exp,
+		Secure:   ck.Secure == nil || *ck.Secure,
+		HTTPOnly: true,
+		SameSite: ck.SameSite,
+	})
+}
+
+func (g *Gateway) clearCookies(c *fiber.Ctx) {
+	if ck := g.cfg.Transport.Cookies; ck.Enabled {
+		g.setCookie(c, ck.AccessName, "", time.Unix(0, 0), "/")
+		g.setCookie(c, ck.RefreshName, "", time.Unix(0, 0), g.cfg.Routes.Refresh)
+	}
+}
+
+type loginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// login is POST /auth.
+func (g *Gateway) login(c *fiber.Ctx, rq *request) error {
+	var in loginRequest
+	if mediaType(c) == fiber.MIMEApplicationForm {
+		form, err := g.decodeForm(c)
+		if err != nil {
+			return err
+		}
+		in.Username, in.Password = form.Get("username"), form.Get("password")
+	} else if err := g.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.Username == "" {
+		return fieldProblem("username", "is required")
+	}
+	if in.Password == "" {
+		return fieldProblem("password", "is required")
+	}
+	if err := g.hasher.CheckLength(in.Password); err != nil {
+		return problem(ProblemPasswordTooLong, err.Error())
+	}
+	ctx, cancel := g.storeCtx(c)
+	defer cancel()
+	now := g.now()
+	name := store.Fold(in.Username)
+	for _, lim := range []struct {
+		l   *rateLimit
+		key string
+	}{{g.loginIP, rq.clientIP}, {g.loginUser, name}} {
+		p, err := lim.l.take(ctx, c, lim.key, now)
+		if err != nil {
+			return err
+		}
+		if p != nil {
+			g.metrics.logins.WithLabelValues("rate_limited").Inc()
+			g.metrics.rateLimited.WithLabelValues(lim.l.name).Inc()
+			return p
+		}
+	}
+	if p, err := g.lock.check(ctx, name, now); err != nil || p != nil {
+		if p != nil {
+			g.metrics.logins.WithLabelValues("locked").Inc()
+			g.metrics.rateLimited.WithLabelValues("lockout").Inc()
+			return p
+		}
+		return err
+	}
+	u, ok, err := g.checkPassword(ctx, in.Username, in.Password)
+	if err != nil {
+		g.metrics.logins.WithLabelValues("error").Inc()
+		return err
+	}
+	if !ok {
+		g.metrics.logins.WithLabelValues("invalid_credentials").Inc()
+		if err := g.lock.failed(ctx, name); err != nil {
+			return err
+		}
+		return problem(ProblemInvalidCredentials, "the username or password is wrong")
+	}
+	if g.cfg.Users.RequireVerifiedEmail && !u.EmailVerified {
+		g.metrics.logins.WithLabelValues("unverified").Inc()
+		return problem(ProblemEmailNotVerified, "verify your email address first: POST "+g.cfg.Routes.VerifyEmailReq)
+	}
+	if err := g.lock.succeeded(ctx, name); err != nil {
+		return err
+	}
+	pair, err := g.sessions.Start(ctx, u)
+	if err != nil {
+		g.metrics.logins.WithLabelValues("error").Inc()
+		return err
+	}
+	rq.user = u.ID
+	if pair.Claims.PasswordChange {
+		g.metrics.logins.WithLabelValues("password_change").Inc()
+	} else {
+		g.metrics.logins.WithLabelValues("success").Inc()
+	}
+	return g.sendPair(c, pair)
+}
+
+// checkPassword loads the user and verifies the password. Unknown and
+// inactive users cost the same hash time as known ones and give the same
+// answer (false).
+func (g *Gateway) checkPassword(ctx context.Context, username, password string) (store.User, bool, error) {
+	u, err := g.st.GetUserByUsername(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		if err := g.hasher.VerifyDummy(ctx, password); err != nil {
+			return store.User{}, false, err
+		}
+		return store.User{}, false, nil
+	}
+	if err != nil {
+		return store.User{}, false, err
+	}
+	ok, rehash, err := g.hasher.Verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		if errors.Is(err, auth.ErrBadHash) {
+			g.log.Error("stored password hash is malformed", "user", u.ID)
+			return store.User{}, false, nil
+		}
+		return store.User{}, false, err
+	}
+	if !ok || !u.Active {
+		return store.User{}, false, nil
+	}
+	if rehash {
+		g.upgradeHash(ctx, u, password)
+	}
+	return u, true, nil
+}
+
+// upgradeHash re-hashes a password whose stored hash uses older parameters
+// or bcrypt; failure only logs.
+func (g *Gateway) upgradeHash(ctx context.Context, u store.User, password string) {
+	h, err := g.hasher.Hash(ctx, password)
+	if err == nil {
+		u.PasswordHash = h
+		u.UpdatedAt = g.now().UTC()
+		err = g.st.UpdateUser(ctx, u)
+	}
+	if err != nil {
+		g.log.Warn("password hash upgrade failed", "user", u.ID, "err", err.Error())
+	}
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+// refresh is POST /auth/refresh.
+func (g *Gateway) refresh(c *fiber.Ctx, rq *request) error {
+	var in refreshRequest
+	if ck := g.cfg.Transport.Cookies; ck.Enabled && len(c.Request().Header.Cookie(ck.RefreshName)) > 0 && c.Request().Header.ContentLength() <= 0 {
+		in.RefreshToken = string(c.Request().Header.Cookie(ck.RefreshName))
+	} else if err := g.decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if in.RefreshToken == "" {
+		return fieldProblem("refresh_token", "is required")
+	}
+	ctx, cancel := g.storeCtx(c)
+	defer cancel()
+	now := g.now()
+	if p, err := g.refreshIP.take(ctx, c, rq.clientIP, now); err != nil || p != nil {
+		if p != nil {
+			g.metrics.rateLimited.WithLabelValues(g.refreshIP.name).Inc()
+			return p
+		}
+		return err
+	}
+	pair, u, err := g.sessions.Refresh(ctx, in.RefreshToken)
+	if errors.Is(err, auth.ErrRefreshInvalid) {
+		if err.Error() != auth.ErrRefreshInvalid.Error() {
+			g.log.Warn("refresh token reuse", "detail", err.Error(), "ip", rq.clientIP)
+		}
+		g.clearCookies(c)
+		return problem(ProblemInvalidRefresh, "the refresh token is invalid, expired or already used")
+	}
+	if err != nil {
+		return err
+	}
+	rq.user = u.ID
+	return g.sendPair(c, pair)
+}
+
+type meResponse struct {
+	ID                 string   `json:"id"`
+	Username           string   `json:"username"`
+	Email              string   `json:"email"`
+	Roles              []string `json:"roles"`
+	EmailVerified      bool     `json:"email_verified"`
+	MustChangePassword bool     `json:"must_change_password"`
+	Exp                int64    `json:"exp"`
+	SessionID          string   `json:"sid"`
+}
+
+// me is GET /me. A must-change token is accepted here.
+func (g *Gateway) me(c *fiber.Ctx, rq *request) error {
+	claims, err := g.authenticate(c, rq)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.storeCtx(c)
+	defer cancel()
+	u, err := g.st.GetUser(ctx, claims.Subject)
+	if errors.Is(err, store.ErrNotFound) {
+		return problem(ProblemInvalidToken, "the token's user no longer exists")
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(meFrom(u, claims))
+}
+
+func meFrom(u store.User, claims *auth.Claims) meResponse {
+	roles := u.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	r := meResponse{
+		ID: u.ID, Username: u.Username, Email: u.Email, Roles: roles,
+		EmailVerified: u.EmailVerified, MustChangePassword: u.MustChangePassword,
+	}
+	if claims != nil {
+		r.SessionID = claims.SessionID
+		if claims.ExpiresAt != nil {
+			r.Exp = claims.ExpiresAt.Unix()
+		}
+	}
+	return r
+}
+
+// logout is POST /logout (?all=true for every session of the user). A
+// must-change token may log out: ending a session grants nothing.
+func (g *Gateway) logout(c *fiber.Ctx, rq *request) error {
+	claims, err := g.authenticate(c, rq)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.storeCtx(c)
+	defer cancel()
+	if c.Query("all") == "true" {
+		err = g.sessions.EndAll(ctx, claims.Subject, "")
+	} else {
+		err = g.sessions.End(ctx, claims.SessionID)
+	}
+	if err != nil {
+		return err
+	}
+	g.clearCookies(c)
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// jwks is GET /.well-known/jwks.json.
+func (g *Gateway) jwks(c *fiber.Ctx, _ *request) error {
+	c.Set(fiber.HeaderContentType, "application/jwk-set+json")
+	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+	return c.Send(g.keys.JWKS())
+}
+
+func (g *Gateway) healthz(c *fiber.Ctx, _ *request) error {
+	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// readyz is 200 while the store answers, 503 otherwise.
+func (g *Gateway) readyz(c *fiber.Ctx, _ *request) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if err := g.st.Ping(ctx); err != nil {
+		return &Problem{Type: ProblemStoreUnavailable, Detail: "the store does not answer", Err: errors.Join(store.ErrUnavailable, err)}
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}

@@ -1,0 +1,257 @@
+// Command authgate is a reverse-proxy authentication gateway: it logs users
+// in, issues JWT access tokens and rotating refresh tokens, decides every
+// other request by YAML rules and proxies it with identity headers, and
+// answers forward-auth questions from nginx, Traefik and Caddy.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"authgate/auth"
+	"authgate/config"
+	"authgate/gateway"
+	"authgate/gateway/echo"
+	"authgate/gateway/rules"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+const usage = `usage: authgate [command] [flags]
+
+commands:
+  serve          run the gateway (default)         -config gateway.yaml
+  check          validate the config and exit      -config gateway.yaml
+  hash-password  read a password on stdin, print its argon2id hash
+  echo           run a JSON echo upstream          -listen :9000
+  version        print the version
+The config path also comes from AUTHGATE_CONFIG.
+`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stderr)
+	case "check":
+		return check(args, stdout, stderr)
+	case "hash-password":
+		return hashPassword(ctx, stdin, stdout, stderr)
+	case "echo":
+		return runEcho(ctx, args, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "authgate", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "authgate: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func versionString() string {
+	if version != "dev" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return version
+}
+
+// configFlag parses -config for serve and check.
+func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "gateway.yaml", "path of the config file (or AUTHGATE_CONFIG)")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "config" })
+	return config.PathFromEnv(*path, set), true
+}
+
+// check prints every problem of the config with its YAML path.
+func check(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlag("check", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(path)
+	var probs config.Problems
+	if err != nil && !errors.As(err, &probs) {
+		fmt.Fprintf(stderr, "%s: %v\n", path, err)
+		return 1
+	}
+	if cfg != nil && !probs.HasErrors() {
+		names := make(map[string]bool, len(cfg.Upstreams.Named))
+		for n := range cfg.Upstreams.Named {
+			names[n] = true
+		}
+		_, rp, rerr := rules.Compile(cfg.Rules, cfg.DefaultPolicy, names)
+		if rerr != nil {
+			fmt.Fprintf(stderr, "%s: rules: %v\n", path, rerr)
+			return 1
+		}
+		for _, p := range rp {
+			probs = append(probs, config.Problem{Path: p.Path, Msg: p.Msg, Warning: p.Warning})
+		}
+	}
+	for _, p := range probs {
+		kind := "error"
+		if p.Warning {
+			kind = "warning"
+		}
+		fmt.Fprintf(stderr, "%s: %s: %s: %s\n", path, kind, p.Path, p.Msg)
+	}
+	if probs.HasErrors() {
+		return 1
+	}
+	fmt.Fprintln(stdout, "ok")
+	return 0
+}
+
+// hashPassword reads one password (the first line of stdin) and prints its
+// argon2id hash with the default parameters.
+func hashPassword(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) int {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		fmt.Fprintln(stderr, "authgate: read password:", err)
+		return 1
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		fmt.Fprintln(stderr, "authgate: empty password on stdin")
+		return 1
+	}
+	cfg := &config.Config{}
+	config.ApplyDefaults(cfg)
+	h, err := auth.NewHasher(cfg.Passwords).Hash(ctx, pw)
+	if err != nil {
+		fmt.Fprintln(stderr, "authgate:", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, h)
+	return 0
+}
+
+func runEcho(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", ":9000", "address to listen on")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	srv := &http.Server{Addr: *listen, Handler: echo.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	fmt.Fprintf(stderr, "authgate echo listening on %s\n", *listen)
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(stderr, "authgate echo:", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer) int {
+	path, ok := configFlag("serve", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: invalid config:\n%v\n", path, err)
+		return 1
+	}
+	log := newLogger(cfg.Log, stderr)
+	if err := serveConfig(ctx, cfg, log); err != nil {
+		log.Error("authgate stopped", "err", err.Error())
+		return 1
+	}
+	log.Info("authgate stopped")
+	return 0
+}
+
+func serveConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	st, limits, err := gateway.OpenStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	g, err := gateway.New(cfg, st, gateway.Options{Logger: log, LimiterStore: limits})
+	if err != nil {
+		return err
+	}
+	if err := g.Start(ctx); err != nil {
+		return err
+	}
+	ln, err := listen(cfg)
+	if err != nil {
+		return err
+	}
+	var adminLn net.Listener
+	if cfg.AdminListen != "" {
+		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			return fmt.Errorf("admin_listen: %w", err)
+		}
+	}
+	log.Info("authgate listening", "listen", ln.Addr().String(), "admin", cfg.AdminListen,
+		"store", cfg.Store.Type, "upstream", cfg.Upstreams.Default, "version", versionString())
+	return g.Serve(ctx, ln, adminLn)
+}
+
+func listen(cfg *config.Config) (net.Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if cfg.TLS.CertFile == "" {
+		return ln, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
