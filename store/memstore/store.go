@@ -1,0 +1,126 @@
+// Package memstore is a store.Store kept in process memory behind one mutex.
+// Nothing survives a restart and nothing is shared with other processes: it
+// is meant for tests and for trying authgate out.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"authgate/store"
+)
+
+// Store is an in-memory store.Store. The zero value is not usable; call New.
+type Store struct {
+	now  func() time.Time
+	feed *feed
+
+	mu            sync.Mutex
+	closed        bool
+	lastSweep     time.Time
+	users         map[string]store.User
+	byName        map[string]string // Fold(username) → user ID
+	byEmail       map[string]string // Fold(email) → user ID
+	sessions      map[string]*session
+	userSessions  map[string]map[string]struct{} // user ID → session IDs
+	revoked       map[string]time.Time
+	oneTime       map[oneTimeKey]oneTime
+	oneTimeByUser map[oneTimeKey]string // (purpose, user ID) → hash of the live token
+}
+
+// Option adjusts New.
+type Option func(*Store)
+
+// WithNow sets the clock the store uses to decide what has expired
+// (default time.Now), so tests can move time forward.
+func WithNow(now func() time.Time) Option {
+	return func(s *Store) { s.now = now }
+}
+
+// sweepEvery is how often writes also drop every expired record, so memory
+// does not grow with records nobody reads again.
+const sweepEvery = time.Minute
+
+// New returns an empty store.
+func New(opts ...Option) *Store {
+	s := &Store{
+		now:           time.Now,
+		feed:          newFeed(),
+		users:         map[string]store.User{},
+		byName:        map[string]string{},
+		byEmail:       map[string]string{},
+		sessions:      map[string]*session{},
+		userSessions:  map[string]map[string]struct{}{},
+		revoked:       map[string]time.Time{},
+		oneTime:       map[oneTimeKey]oneTime{},
+		oneTimeByUser: map[oneTimeKey]string{},
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	s.lastSweep = s.now()
+	return s
+}
+
+// lock takes the mutex unless the store is closed; op names the operation
+// in the error.
+func (s *Store) lock(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fmt.Errorf("%s: store closed: %w", op, store.ErrUnavailable)
+	}
+	return nil
+}
+
+// Ping reports ErrUnavailable once the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.lock(ctx, "ping"); err != nil {
+		return err
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Close drops everything and ends every WatchRevocations; later calls fail
+// with ErrUnavailable.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.feed.close()
+	return nil
+}
+
+// maybeSweepLocked drops expired records when the last sweep is old enough.
+func (s *Store) maybeSweepLocked(now time.Time) {
+	if now.Sub(s.lastSweep) < sweepEvery {
+		return
+	}
+	s.lastSweep = now
+	for sid, se := range s.sessions {
+		if se.expired(now) {
+			s.deleteSessionLocked(sid)
+		}
+	}
+	for sid, until := range s.revoked {
+		if !now.Before(until) {
+			delete(s.revoked, sid)
+		}
+	}
+	for k, tok := range s.oneTime {
+		if !now.Before(tok.expiresAt) {
+			s.deleteOneTimeLocked(k, tok)
+		}
+	}
+}
+
+var _ store.Store = (*Store)(nil)

@@ -1,0 +1,122 @@
+package memstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"authgate/store"
+	"authgate/store/storetest"
+)
+
+func TestContract(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return New() })
+}
+
+func TestClosedStoreIsUnavailable(t *testing.T) {
+	s := New()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		call func() error
+	}{
+		{"Ping", func() error { return s.Ping(ctx) }},
+		{"CreateUser", func() error { return s.CreateUser(ctx, store.User{ID: "u", Username: "u"}) }},
+		{"GetUser", func() error { _, err := s.GetUser(ctx, "u"); return err }},
+		{"GetUserByUsername", func() error { _, err := s.GetUserByUsername(ctx, "u"); return err }},
+		{"GetUserByEmail", func() error { _, err := s.GetUserByEmail(ctx, "u@x"); return err }},
+		{"UpdateUser", func() error { return s.UpdateUser(ctx, store.User{ID: "u"}) }},
+		{"DeleteUser", func() error { return s.DeleteUser(ctx, "u") }},
+		{"ListUsers", func() error { _, _, err := s.ListUsers(ctx, "", 10); return err }},
+		{"CreateSession", func() error { return s.CreateSession(ctx, store.Session{ID: "s"}) }},
+		{"RotateRefresh", func() error { _, err := s.RotateRefresh(ctx, "s", "a", "b", time.Now()); return err }},
+		{"GetSession", func() error { _, err := s.GetSession(ctx, "s"); return err }},
+		{"DeleteSession", func() error { return s.DeleteSession(ctx, "s") }},
+		{"UserSessions", func() error { _, err := s.UserSessions(ctx, "u"); return err }},
+		{"RevokeSession", func() error { return s.RevokeSession(ctx, "s", time.Now().Add(time.Hour)) }},
+		{"RevokedSessions", func() error { _, err := s.RevokedSessions(ctx); return err }},
+		{"WatchRevocations", func() error { return s.WatchRevocations(ctx, func(string, time.Time) {}, func() {}) }},
+		{"PutOneTime", func() error { return s.PutOneTime(ctx, "p", "h", "u", time.Now().Add(time.Hour)) }},
+		{"ConsumeOneTime", func() error { _, err := s.ConsumeOneTime(ctx, "p", "h"); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); !errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("%s on a closed store = %v, want ErrUnavailable", tc.name, err)
+			}
+		})
+	}
+}
+
+func TestCloseEndsRunningWatches(t *testing.T) {
+	s := New()
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.WatchRevocations(context.Background(), func(string, time.Time) {}, func() { close(started) })
+	}()
+	<-started
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Fatalf("WatchRevocations after Close = %v, want ErrUnavailable", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("WatchRevocations still running after Close")
+	}
+}
+
+func TestSlowWatcherIsToldToResyncInsteadOfBlockingRevokers(t *testing.T) {
+	s := New()
+	defer s.Close()
+	release := make(chan struct{})
+	reconnects := make(chan struct{}, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.WatchRevocations(ctx, func(string, time.Time) { <-release }, func() { reconnects <- struct{}{} })
+	<-reconnects
+	// The watcher blocks in its first callback; twice the queue must not block.
+	for i := range 2*queueSize + 1 {
+		if err := s.RevokeSession(context.Background(), string(rune(i)), time.Now().Add(time.Hour)); err != nil {
+			t.Fatalf("RevokeSession: %v", err)
+		}
+	}
+	close(release)
+	select {
+	case <-reconnects:
+	case <-time.After(10 * time.Second):
+		t.Fatal("reconnect not called after revocations were dropped")
+	}
+}
+
+func TestSweepDropsExpiredRecords(t *testing.T) {
+	clock := time.Now()
+	s := New(WithNow(func() time.Time { return clock }))
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.CreateSession(ctx, store.Session{ID: "s", UserID: "u", RefreshHash: "h", RefreshExpiresAt: clock.Add(time.Minute), ExpiresAt: clock.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeSession(ctx, "r", clock.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutOneTime(ctx, "p", "h", "u", clock.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(2 * sweepEvery)
+	if err := s.PutOneTime(ctx, "p", "h2", "other", clock.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.sessions) != 0 || len(s.userSessions) != 0 || len(s.revoked) != 0 || len(s.oneTime) != 1 || len(s.oneTimeByUser) != 1 {
+		t.Fatalf("after sweep: %d sessions, %d user indexes, %d revocations, %d tokens, %d token owners; want 0, 0, 0, 1, 1",
+			len(s.sessions), len(s.userSessions), len(s.revoked), len(s.oneTime), len(s.oneTimeByUser))
+	}
+}
