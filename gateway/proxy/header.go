@@ -1,0 +1,304 @@
+package proxy
+
+import (
+	"iter"
+
+	"github.com/valyala/fasthttp"
+)
+
+// This file holds every header decision of the proxy. The upstream request is
+// built by copying the client's header field by field and leaving out what
+// must not pass; nothing is deleted in place, so a second copy of a field, or
+// a spelling that fasthttp's Del would not find, cannot survive.
+
+// foldTable maps a header-name byte to what a lenient backend makes of it:
+// letters fold to lower case, digits stay, and every other byte reads as '-'.
+// PHP, WSGI and CGI turn '-', '_' and '.' alike into '_', so X_User_Id and
+// X.User.Id reach them as X-User-Id does.
+var foldTable = func() (t [256]byte) {
+	for i := range t {
+		c := byte(i)
+		switch {
+		case 'A' <= c && c <= 'Z':
+			t[i] = c + 'a' - 'A'
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+			t[i] = c
+		default:
+			t[i] = '-'
+		}
+	}
+	return t
+}()
+
+// sameField reports whether the header name key names the field name for a
+// backend that ignores case and reads any separator as '-'.
+func sameField(key []byte, name string) bool {
+	if len(key) != len(name) {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if foldTable[key[i]] != foldTable[name[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// sameFieldBytes is sameField for a name held as bytes.
+func sameFieldBytes(key, name []byte) bool {
+	if len(key) != len(name) {
+		return false
+	}
+	for i := 0; i < len(key); i++ {
+		if foldTable[key[i]] != foldTable[name[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// hasFieldPrefix reports whether key starts with prefix, spelled loosely as in
+// sameField.
+func hasFieldPrefix(key []byte, prefix string) bool {
+	return len(key) >= len(prefix) && sameField(key[:len(prefix)], prefix)
+}
+
+// isHopByHop reports whether key is a hop-by-hop field (RFC 9110 section 7.6.1,
+// plus the non-standard Proxy-Connection): it describes one connection and is
+// never forwarded.
+func isHopByHop(key []byte) bool {
+	switch len(key) {
+	case 2:
+		return sameField(key, "TE")
+	case 7:
+		return sameField(key, "Upgrade") || sameField(key, "Trailer")
+	case 10:
+		return sameField(key, "Connection") || sameField(key, "Keep-Alive")
+	case 16:
+		return sameField(key, "Proxy-Connection")
+	case 17:
+		return sameField(key, "Transfer-Encoding")
+	case 18:
+		return sameField(key, "Proxy-Authenticate")
+	case 19:
+		return sameField(key, "Proxy-Authorization")
+	}
+	return false
+}
+
+// isForwardingField reports whether key carries what some proxy claims about
+// the client (Forwarded, X-Forwarded-*, X-Original-*, X-Real-IP). The client
+// may have written any of them; the gateway sets its own.
+func isForwardingField(key []byte) bool {
+	return sameField(key, "Forwarded") ||
+		sameField(key, "X-Real-IP") ||
+		hasFieldPrefix(key, "X-Forwarded-") ||
+		hasFieldPrefix(key, "X-Original-")
+}
+
+// connectionTokens appends to dst the field names listed in every Connection
+// header of a message; those fields are hop-by-hop too. The slices point into
+// the header and are valid while it is not modified.
+func connectionTokens(dst [][]byte, all iter.Seq2[[]byte, []byte]) [][]byte {
+	for k, v := range all {
+		if !sameField(k, "Connection") {
+			continue
+		}
+		for len(v) > 0 {
+			var tok []byte
+			if i := indexByte(v, ','); i >= 0 {
+				tok, v = v[:i], v[i+1:]
+			} else {
+				tok, v = v, nil
+			}
+			if tok = trimOWS(tok); len(tok) > 0 {
+				dst = append(dst, tok)
+			}
+		}
+	}
+	return dst
+}
+
+// hasToken reports whether any header named name holds token in its
+// comma-separated value, ignoring case (Connection: keep-alive, Upgrade).
+func hasToken(all iter.Seq2[[]byte, []byte], name, token string) bool {
+	for k, v := range all {
+		if !sameField(k, name) {
+			continue
+		}
+		for len(v) > 0 {
+			var tok []byte
+			if i := indexByte(v, ','); i >= 0 {
+				tok, v = v[:i], v[i+1:]
+			} else {
+				tok, v = v, nil
+			}
+			if sameField(trimOWS(tok), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// trimOWS trims the optional white space around a list element.
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// listed reports whether key is one of the Connection-listed names.
+func listed(key []byte, tokens [][]byte) bool {
+	for _, t := range tokens {
+		if sameFieldBytes(key, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// isIdentityField reports whether key is an identity header of r: one of
+// StripNames or one the gateway is about to set.
+func isIdentityField(key []byte, r *Request) bool {
+	for _, n := range r.StripNames {
+		if sameField(key, n) {
+			return true
+		}
+	}
+	for i := range r.Identity {
+		if sameField(key, r.Identity[i].Name) {
+			return true
+		}
+	}
+	return false
+}
+
+// dropRequestField reports whether the client's header key must not reach the
+// upstream. Host and Content-Length are left out too: the proxy sets the
+// upstream's host and the body framing itself.
+func dropRequestField(key []byte, r *Request, tokens [][]byte) bool {
+	return isHopByHop(key) ||
+		sameField(key, "Host") ||
+		sameField(key, "Content-Length") ||
+		sameField(key, "Expect") || // the gateway has already answered it
+		isForwardingField(key) ||
+		(!r.KeepAuthorization && sameField(key, "Authorization")) ||
+		isIdentityField(key, r) ||
+		listed(key, tokens)
+}
+
+// rewriteRequestHeader fills dst, an empty header, from the client's header
+// src and the gateway's decision r: the client's fields minus everything
+// dropRequestField names, then the access cookie removed, then the identity
+// and X-Forwarded-* values of r. With upgrade set, Connection: Upgrade and the
+// client's Upgrade value are sent (WebSocket). scratch is reused for the
+// Connection tokens; the grown slice is returned.
+func rewriteRequestHeader(dst, src *fasthttp.RequestHeader, r *Request, upgrade bool, scratch [][]byte) [][]byte {
+	tokens := connectionTokens(scratch[:0], src.All())
+	dst.SetMethodBytes(src.Method())
+	for k, v := range src.All() {
+		if dropRequestField(k, r, tokens) {
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+	if !r.KeepAuthorization && r.AccessCookie != "" {
+		dst.DelCookie(r.AccessCookie)
+	}
+	if upgrade {
+		for k, v := range src.All() {
+			if sameField(k, "Upgrade") {
+				dst.SetBytesV(fasthttp.HeaderUpgrade, v)
+				break
+			}
+		}
+		dst.Set(fasthttp.HeaderConnection, "Upgrade")
+	}
+	for i := range r.Identity {
+		dst.Set(r.Identity[i].Name, r.Identity[i].Value)
+	}
+	if r.ForwardedFor != "" {
+		dst.Set(fasthttp.HeaderXForwardedFor, r.ForwardedFor)
+	}
+	if r.ForwardedProto != "" {
+		dst.Set(fasthttp.HeaderXForwardedProto, r.ForwardedProto)
+	}
+	if r.ForwardedHost != "" {
+		dst.Set(fasthttp.HeaderXForwardedHost, r.ForwardedHost)
+	}
+	return tokens
+}
+
+// dropResponseField reports whether the upstream's header key must not reach
+// the client: hop-by-hop fields and those its Connection header lists. Body
+// framing (Content-Length, Transfer-Encoding) is set by the proxy. With
+// upgrade set (a 101 answer) Connection and Upgrade are written by the caller.
+func dropResponseField(key []byte, tokens [][]byte) bool {
+	return isHopByHop(key) ||
+		sameField(key, "Content-Length") ||
+		listed(key, tokens)
+}
+
+// copyResponseHeader adds to dst the upstream's status and every field of src
+// that dropResponseField lets through. Fields the gateway set on dst before
+// stay; the body framing is left to the caller.
+func copyResponseHeader(dst, src *fasthttp.ResponseHeader, scratch [][]byte) [][]byte {
+	tokens := connectionTokens(scratch[:0], src.All())
+	dst.SetNoDefaultContentType(true)
+	dst.SetStatusCode(src.StatusCode())
+	if msg := src.StatusMessage(); len(msg) > 0 {
+		dst.SetStatusMessage(msg)
+	}
+	for k, v := range src.All() {
+		if dropResponseField(k, tokens) {
+			continue
+		}
+		dst.AddBytesKV(k, v)
+	}
+	return tokens
+}
+
+// appendSwitchingProtocols appends the 101 head relayed to a WebSocket
+// client: the upstream's fields after dropResponseField, then the
+// Connection and Upgrade of the protocol switch.
+func appendSwitchingProtocols(dst []byte, src *fasthttp.ResponseHeader, scratch [][]byte) ([]byte, [][]byte) {
+	tokens := connectionTokens(scratch[:0], src.All())
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\n"...)
+	var upgrade []byte
+	for k, v := range src.All() {
+		if sameField(k, "Upgrade") && upgrade == nil {
+			upgrade = v
+		}
+		if dropResponseField(k, tokens) || sameField(k, "Content-Type") {
+			continue
+		}
+		dst = appendField(dst, k, v)
+	}
+	if upgrade == nil {
+		upgrade = []byte("websocket")
+	}
+	dst = appendField(dst, []byte("Upgrade"), upgrade)
+	dst = appendField(dst, []byte("Connection"), []byte("Upgrade"))
+	return append(dst, "\r\n"...), tokens
+}
+
+func appendField(dst, k, v []byte) []byte {
+	dst = append(dst, k...)
+	dst = append(dst, ": "...)
+	dst = append(dst, v...)
+	return append(dst, "\r\n"...)
+}

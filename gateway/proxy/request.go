@@ -1,0 +1,133 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Header is one header field the gateway sets on the upstream request.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// Request is the gateway's decision about one client request: what Forward
+// sends upstream beyond the client's own ordinary headers and body.
+type Request struct {
+	// Path is the normalized, authorized path. It is sent upstream byte for
+	// byte: it must start with '/' and hold only visible ASCII other than '?'
+	// and '#' (anything else is percent-encoded by the caller).
+	Path string
+	// RawQuery is the query as the client sent it, without '?'.
+	RawQuery string
+	// Identity are set on the upstream request after every client-sent copy
+	// of these names and of StripNames has been removed.
+	Identity []Header
+	// StripNames are identity header names removed from the client's request
+	// in every spelling: any letter case, and with '-' written as '_' or '.'
+	// (any byte other than a letter or digit counts as '-').
+	StripNames []string
+	// KeepAuthorization forwards the client's Authorization header and access
+	// cookie. Without it both are removed.
+	KeepAuthorization bool
+	// AccessCookie names the cookie carrying the access token; "" for none.
+	AccessCookie string
+	// ForwardedFor is the X-Forwarded-For value to send; the caller decides
+	// whether the client's list was from a trusted proxy. "" sends none.
+	ForwardedFor string
+	// ForwardedProto and ForwardedHost are the X-Forwarded-Proto and
+	// X-Forwarded-Host values to send; "" sends none. Every client-sent
+	// Forwarded, X-Forwarded-*, X-Original-* and X-Real-IP is removed either
+	// way.
+	ForwardedProto, ForwardedHost string
+}
+
+// ErrInvalidRequest reports a Request that Forward refuses to send: a path or
+// query that would not reach the upstream as written, or a header name or
+// value that is not a valid field. It is the caller's bug, not the client's.
+var ErrInvalidRequest = errors.New("invalid proxy request")
+
+// validate checks what Forward copies verbatim onto the wire.
+func (r *Request) validate() error {
+	if len(r.Path) == 0 || r.Path[0] != '/' {
+		return fmt.Errorf("%w: path %q does not start with '/'", ErrInvalidRequest, r.Path)
+	}
+	if i := indexInvalid(r.Path, "?#"); i >= 0 {
+		return fmt.Errorf("%w: path %q has byte %#x at %d", ErrInvalidRequest, r.Path, r.Path[i], i)
+	}
+	if i := indexInvalid(r.RawQuery, "#"); i >= 0 {
+		return fmt.Errorf("%w: query has byte %#x at %d", ErrInvalidRequest, r.RawQuery[i], i)
+	}
+	for _, h := range r.Identity {
+		if err := validField(h.Name, h.Value); err != nil {
+			return err
+		}
+	}
+	for _, v := range []string{r.ForwardedFor, r.ForwardedProto, r.ForwardedHost} {
+		if err := validValue(v); err != nil {
+			return err
+		}
+	}
+	for _, n := range r.StripNames {
+		if !isToken(n) {
+			return fmt.Errorf("%w: header name %q", ErrInvalidRequest, n)
+		}
+	}
+	return nil
+}
+
+// indexInvalid returns the index of the first byte of s that is not visible
+// ASCII or is one of extra, or -1.
+func indexInvalid(s, extra string) int {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f {
+			return i
+		}
+		for j := 0; j < len(extra); j++ {
+			if c == extra[j] {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+func validField(name, value string) error {
+	if !isToken(name) {
+		return fmt.Errorf("%w: header name %q", ErrInvalidRequest, name)
+	}
+	if err := validValue(value); err != nil {
+		return fmt.Errorf("header %s: %w", name, err)
+	}
+	return nil
+}
+
+// validValue refuses the bytes that would end or split a header line.
+func validValue(v string) error {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c == '\r' || c == '\n' || c == 0 {
+			return fmt.Errorf("%w: header value has byte %#x at %d", ErrInvalidRequest, c, i)
+		}
+	}
+	return nil
+}
+
+// isToken reports whether s is an RFC 9110 token, the syntax of a field name.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' ||
+			c == '*' || c == '+' || c == '-' || c == '.' || c == '^' || c == '_' ||
+			c == '`' || c == '|' || c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
