@@ -7,15 +7,15 @@ const MaxTargetLength = 8 << 10
 
 // Byte classes of a raw request target; see classify.
 const (
-	classEncode   = iota // not allowed raw in a URI: percent-encode it
-	classKeep            // unreserved, sub-delims, ":" and "@": keep as is
-	classSlash           // "/"
-	classPercent         // "%"
-	classControl         // 0x00-0x1F, 0x7F: reject
-	classBackslash       // "\": reject in the path
-	classHash            // "#": a fragment, reject
-	classQuestion        // "?": starts the query
-	classOverlong        // 0xC0, 0xC1: reject in the path
+	classEncode    = iota // not allowed raw in a URI: percent-encode it
+	classKeep             // unreserved, sub-delims, ":" and "@": keep as is
+	classSlash            // "/"
+	classPercent          // "%"
+	classControl          // 0x00-0x1F, 0x7F: reject
+	classBackslash        // "\": reject in the path
+	classHash             // "#": a fragment, reject
+	classQuestion         // "?": starts the query
+	classOverlong         // 0xC0, 0xC1: reject in the path
 )
 
 // class holds the class of every byte value.
