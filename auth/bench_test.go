@@ -1,0 +1,103 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"authgate/config"
+)
+
+// benchTokens returns Tokens signing with the given algorithm and a token
+// it issued.
+func benchTokens(b *testing.B, alg string) (*Tokens, string) {
+	b.Helper()
+	f := writeKeyFiles(b)
+	keys := map[string]config.Key{
+		AlgEdDSA: {Kid: "k", Alg: AlgEdDSA, PrivateKeyFile: f.edPKCS8},
+		AlgES256: {Kid: "k", Alg: AlgES256, PrivateKeyFile: f.ecPKCS8},
+		AlgRS256: {Kid: "k", Alg: AlgRS256, PrivateKeyFile: f.rsaPKCS1},
+		AlgHS256: {Kid: "k", Alg: AlgHS256, Secret: hsSecret},
+	}
+	tk := newTestTokens(b, tokensConfig(keys[alg]))
+	tok, _, err := tk.Issue("0192f6a0-7c1e-7b3a-9d4e-1a2b3c4d5e6f", "AbC-_123xyzAbC-_123xyz", "alice", "alice@example.com", []string{"user", "admin"}, false, testNow)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tk, tok
+}
+
+var benchAlgs = []string{AlgEdDSA, AlgES256, AlgRS256, AlgHS256}
+
+func BenchmarkIssue(b *testing.B) {
+	for _, alg := range benchAlgs {
+		b.Run(alg, func(b *testing.B) {
+			tk, _ := benchTokens(b, alg)
+			roles := []string{"user", "admin"}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := tk.Issue("0192f6a0-7c1e-7b3a-9d4e-1a2b3c4d5e6f", "AbC-_123xyzAbC-_123xyz", "alice", "alice@example.com", roles, false, testNow); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	for _, alg := range benchAlgs {
+		b.Run(alg, func(b *testing.B) {
+			tk, tok := benchTokens(b, alg)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := tk.Verify(tok); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkAuthenticateCached(b *testing.B) {
+	tk, tok := benchTokens(b, AlgEdDSA)
+	rev := NewRevocations()
+	for i := range 1000 {
+		rev.Add(fmt.Sprintf("revoked-%d", i), time.Now().Add(time.Hour))
+	}
+	v := NewVerifier(tk, rev, 100000)
+	if _, err := v.Authenticate(tok, testNow); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := v.Authenticate(tok, testNow); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := v.Authenticate(tok, testNow); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
+
+func BenchmarkHash(b *testing.B) {
+	// The configured defaults: argon2id m=19456 KiB, t=2, p=1.
+	h := NewHasher(config.Passwords{Memory: 19456, Iterations: 2, Parallelism: 1, MaxConcurrent: 4, MaxLength: 128})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
