@@ -18,19 +18,19 @@ func FuzzNormalize(f *testing.F) {
 		orig := bytes.Clone(target)
 		path, query, err := Normalize(target)
 		if !bytes.Equal(orig, target) {
-			t.Fatalf("Normalize modified its input %q to %q", orig, target)
+			t.Fatalf("Normalize modified its input %.200q to %.200q", orig, target)
 		}
 		checkFastPath(t, target)
 		if err != nil {
 			if !errors.Is(err, ErrBadTarget) {
-				t.Fatalf("Normalize(%q) error %v does not match ErrBadTarget", target, err)
+				t.Fatalf("Normalize(%.200q) error %v does not match ErrBadTarget", target, err)
 			}
 			return
 		}
 		checkNormalPath(t, target, path)
 		for i := 0; i < len(query); i++ {
 			if c := query[i]; c < 0x20 || c == 0x7f || c == '#' {
-				t.Fatalf("Normalize(%q): query %q holds %q", target, query, c)
+				t.Fatalf("Normalize(%.200q): query %.200q holds %q", target, query, c)
 			}
 		}
 
@@ -41,7 +41,7 @@ func FuzzNormalize(f *testing.F) {
 		}
 		p2, q2, err := Normalize([]byte(again))
 		if err != nil || p2 != path || q2 != query {
-			t.Fatalf("Normalize(%q) = %q, %q; normalizing that again gives %q, %q, %v", target, path, query, p2, q2, err)
+			t.Fatalf("Normalize(%.200q) = %.200q, %.200q; normalizing that again gives %.200q, %.200q, %v", target, path, query, p2, q2, err)
 		}
 
 		// No hidden separators: one level of percent-decoding, as the
@@ -49,22 +49,22 @@ func FuzzNormalize(f *testing.F) {
 		// dot segment, and no backslash or control byte.
 		dec, err := url.PathUnescape(path)
 		if err != nil {
-			t.Fatalf("result %q of %q does not percent-decode: %v", path, target, err)
+			t.Fatalf("result %.200q of %.200q does not percent-decode: %v", path, target, err)
 		}
 		segs, decSegs := strings.Split(path, "/"), strings.Split(dec, "/")
 		if len(segs) != len(decSegs) {
-			t.Fatalf("result %q of %q decodes to %q: %d segments became %d", path, target, dec, len(segs), len(decSegs))
+			t.Fatalf("result %.200q of %.200q decodes to %.200q: %d segments became %d", path, target, dec, len(segs), len(decSegs))
 		}
 		for i, s := range decSegs {
 			if u, _ := url.PathUnescape(segs[i]); u != s {
-				t.Fatalf("result %q: segment %q decodes to %q, not %q", path, segs[i], u, s)
+				t.Fatalf("result %.200q: segment %.200q decodes to %.200q, not %.200q", path, segs[i], u, s)
 			}
 			if s == "." || s == ".." || isDotSemicolon([]byte(s)) {
-				t.Fatalf("result %q of %q decodes to %q with a dot segment", path, target, dec)
+				t.Fatalf("result %.200q of %.200q decodes to %.200q with a dot segment", path, target, dec)
 			}
 		}
 		if i := strings.IndexFunc(dec, func(r rune) bool { return r == '\\' || r < 0x20 || r == 0x7f }); i >= 0 {
-			t.Fatalf("result %q of %q decodes to %q holding %q", path, target, dec, dec[i])
+			t.Fatalf("result %.200q of %.200q decodes to %.200q holding %q", path, target, dec, dec[i])
 		}
 	})
 }
@@ -73,7 +73,7 @@ func FuzzNormalize(f *testing.F) {
 // result.
 func checkNormalPath(t *testing.T, target []byte, path string) {
 	t.Helper()
-	fail := func(why string) { t.Fatalf("Normalize(%q) = %q: %s", target, path, why) }
+	fail := func(why string) { t.Fatalf("Normalize(%.200q) = %.200q: %s", target, path, why) }
 	if !strings.HasPrefix(path, "/") {
 		fail("does not start with /")
 	}
@@ -166,7 +166,7 @@ func FuzzMatch(f *testing.F) {
 		m0 := s.rules[0].pat.match(trimSlash(path))
 		m1 := s.rules[1].pat.match(trimSlash(path))
 		if m0 != refMatch(first, path) || m1 != refMatch(second, path) {
-			t.Fatalf("path %q: patterns %q, %q match %v, %v; reference says %v, %v",
+			t.Fatalf("path %.200q: patterns %.200q, %.200q match %v, %v; reference says %v, %v",
 				path, first, second, m0, m1, refMatch(first, path), refMatch(second, path))
 		}
 		want := -1
@@ -176,11 +176,11 @@ func FuzzMatch(f *testing.F) {
 			want = 1
 		}
 		if d := s.Match("GET", "h", path); d.Rule != want {
-			t.Fatalf("Match(%q) with %q, %q = rule %d, want %d", path, first, second, d.Rule, want)
+			t.Fatalf("Match(%.200q) with %.200q, %.200q = rule %d, want %d", path, first, second, d.Rule, want)
 		}
 		for _, p := range probs {
 			if p.Path == "rules[1]" && strings.HasPrefix(p.Msg, "unreachable") && m1 && !m0 {
-				t.Fatalf("%q called unreachable after %q, but %q matches only the second", second, first, path)
+				t.Fatalf("%.200q called unreachable after %.200q, but %.200q matches only the second", second, first, path)
 			}
 		}
 	})

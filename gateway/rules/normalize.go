@@ -106,6 +106,9 @@ func Normalize(target []byte) (path, rawQuery string, err error) {
 			return "", "", err
 		}
 	}
+	if len(out) > MaxTargetLength { // encoding made it longer
+		return "", "", ErrTooLong
+	}
 	var s string
 	if bytes.Equal(out, target) {
 		s = string(target)

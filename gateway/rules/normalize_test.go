@@ -140,6 +140,10 @@ func TestNormalizeLengthLimit(t *testing.T) {
 	if _, _, err := Normalize([]byte(longest + "a")); !errors.Is(err, ErrTooLong) {
 		t.Errorf("target of MaxTargetLength+1 bytes: got %v, want ErrTooLong", err)
 	}
+	grows := "/a?" + strings.Repeat(" ", MaxTargetLength/2) // each space becomes %20
+	if _, _, err := Normalize([]byte(grows)); !errors.Is(err, ErrTooLong) {
+		t.Errorf("target whose normal form exceeds MaxTargetLength: got %v, want ErrTooLong", err)
+	}
 }
 
 func TestNormalizeResultDoesNotAliasInput(t *testing.T) {
