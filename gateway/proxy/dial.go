@@ -5,9 +5,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 // dialError marks a failure to connect, so that a dial timeout reads as
@@ -40,13 +44,31 @@ func (p *Proxy) dial() (net.Conn, error) {
 }
 
 // dialPooled is the HostClient's dialer: connections that bound the wait for
-// each response's first bytes by ResponseTimeout.
+// each response's first bytes by ResponseTimeout, registered under their
+// local address until closed (see upstreamClosed).
 func (p *Proxy) dialPooled(string) (net.Conn, error) {
 	conn, err := p.dial()
 	if err != nil {
 		return nil, err
 	}
-	return &headerDeadlineConn{Conn: conn, timeout: p.responseTimeout}, nil
+	key := conn.LocalAddr().String()
+	c := &headerDeadlineConn{Conn: conn, timeout: p.responseTimeout}
+	c.forget = func() { p.pooled.Delete(key) }
+	p.pooled.Store(key, c)
+	return c, nil
+}
+
+// upstreamClosed reports whether the upstream has closed the pooled
+// connection resp was read from. fasthttp's response stream reports a
+// chunked body cut off between two chunks as a clean io.EOF; this tells the
+// two apart.
+func (p *Proxy) upstreamClosed(resp *fasthttp.Response) bool {
+	addr := resp.LocalAddr()
+	if addr == nil {
+		return false
+	}
+	c, ok := p.pooled.Load(addr.String())
+	return ok && c.(*headerDeadlineConn).eof.Load()
 }
 
 // headerDeadlineConn bounds how long the upstream may keep silent after a
@@ -62,6 +84,9 @@ type headerDeadlineConn struct {
 	net.Conn
 	timeout time.Duration
 	armed   atomic.Bool
+	eof     atomic.Bool // the upstream has closed its side
+	forget  func()
+	once    sync.Once
 }
 
 func (c *headerDeadlineConn) Write(b []byte) (int, error) {
@@ -74,12 +99,20 @@ func (c *headerDeadlineConn) Write(b []byte) (int, error) {
 
 func (c *headerDeadlineConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
+	if err == io.EOF {
+		c.eof.Store(true)
+	}
 	if n > 0 && c.armed.Swap(false) {
 		if derr := c.Conn.SetReadDeadline(time.Time{}); derr != nil && err == nil {
 			err = derr
 		}
 	}
 	return n, err
+}
+
+func (c *headerDeadlineConn) Close() error {
+	c.once.Do(c.forget)
+	return c.Conn.Close()
 }
 
 // isTimeout reports whether err is a deadline that expired.

@@ -115,6 +115,7 @@ type Proxy struct {
 	client          *fasthttp.HostClient
 	log             *slog.Logger
 	scratch         sync.Pool // *[][]byte for Connection tokens
+	pooled          sync.Map  // local address -> *headerDeadlineConn
 
 	mu      sync.Mutex
 	tunnels map[net.Conn]struct{}
@@ -322,8 +323,10 @@ func (p *Proxy) relayResponse(fctx *fasthttp.RequestCtx, resp *fasthttp.Response
 		dst.ImmediateHeaderFlush = true
 	}
 	dst.SetBodyStream(&upstreamBody{
+		p:            p,
 		resp:         resp,
 		stream:       stream,
+		chunked:      resp.Header.ContentLength() == -1,
 		fctx:         fctx,
 		writeTimeout: writeTimeout,
 		closer:       closer,

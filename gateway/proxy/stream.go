@@ -10,11 +10,15 @@ import (
 // clientBody is the client's request body on its way upstream. It pushes the
 // server's read deadline readTimeout ahead before each read (so ReadTimeout
 // bounds a stall, not the whole upload) and remembers a failed read, which is
-// the client's fault and not the upstream's.
+// the client's fault and not the upstream's. A body that ends before its
+// Content-Length is such a failure (fasthttp's server stream reports a plain
+// io.EOF for it).
 type clientBody struct {
 	stream      io.Reader
 	fctx        *fasthttp.RequestCtx
 	readTimeout time.Duration
+	size        int64 // Content-Length, or -1
+	read        int64
 	err         error
 }
 
@@ -23,6 +27,10 @@ func (b *clientBody) Read(p []byte) (int, error) {
 		_ = b.fctx.SetReadDeadline(time.Now().Add(b.readTimeout))
 	}
 	n, err := b.stream.Read(p)
+	b.read += int64(n)
+	if err == io.EOF && b.size >= 0 && b.read < b.size {
+		err = io.ErrUnexpectedEOF
+	}
 	if err != nil && err != io.EOF {
 		b.err = err
 	}
@@ -35,10 +43,11 @@ func (b *clientBody) Read(p []byte) (int, error) {
 func attachBody(out *fasthttp.Request, fctx *fasthttp.RequestCtx, readTimeout time.Duration) *clientBody {
 	in := &fctx.Request
 	if s := fctx.RequestBodyStream(); s != nil {
-		b := &clientBody{stream: s, fctx: fctx, readTimeout: readTimeout}
 		// ContentLength is the client's Content-Length, or -1 for a chunked
 		// body, which then goes upstream chunked too.
-		out.SetBodyStream(b, in.Header.ContentLength())
+		size := in.Header.ContentLength()
+		b := &clientBody{stream: s, fctx: fctx, readTimeout: readTimeout, size: int64(size)}
+		out.SetBodyStream(b, size)
 		return b
 	}
 	if body := in.Body(); len(body) > 0 {
@@ -50,37 +59,58 @@ func attachBody(out *fasthttp.Request, fctx *fasthttp.RequestCtx, readTimeout ti
 // upstreamBody is the upstream's response body on its way to the client,
 // read by fasthttp after the handler has returned. Before handing on each
 // piece it pushes the server's write deadline writeTimeout ahead, so
-// WriteTimeout bounds a stall, not the whole download. Close gives the
-// upstream connection back to the pool (or closes it if the body was not read
-// to the end) and releases the response.
+// WriteTimeout bounds a stall, not the whole download. A chunked body whose
+// upstream closed the connection before the last chunk ends in
+// io.ErrUnexpectedEOF, so that fasthttp aborts the client's response instead
+// of ending it cleanly.
+//
+// fasthttp calls CloseWithError when it is done, with the error that stopped
+// the write: the upstream connection goes back to the pool only if the body
+// was read to its end and nothing failed.
 type upstreamBody struct {
+	p            *Proxy
 	resp         *fasthttp.Response
 	stream       io.Reader
+	chunked      bool
 	fctx         *fasthttp.RequestCtx
 	writeTimeout time.Duration
 	closer       io.Closer
+	err          error // a truncation found by Read
 	closed       bool
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
 	n, err := b.stream.Read(p)
+	if err == io.EOF && b.chunked && b.p.upstreamClosed(b.resp) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil && err != io.EOF {
+		b.err = err
+	}
 	if n > 0 && b.writeTimeout > 0 {
 		_ = b.fctx.SetWriteDeadline(time.Now().Add(b.writeTimeout))
 	}
 	return n, err
 }
 
-func (b *upstreamBody) Close() error {
+// CloseWithError implements fasthttp.ReadCloserWithError.
+func (b *upstreamBody) CloseWithError(err error) error {
 	if b.closed {
 		return nil
 	}
 	b.closed = true
-	err := b.resp.CloseBodyStream()
+	if err == nil {
+		err = b.err
+	}
+	if s, ok := b.stream.(fasthttp.ReadCloserWithError); ok {
+		_ = s.CloseWithError(err)
+	}
+	cerr := b.resp.CloseBodyStream()
 	fasthttp.ReleaseResponse(b.resp)
 	if b.closer != nil {
-		if cerr := b.closer.Close(); err == nil {
-			err = cerr
+		if e := b.closer.Close(); cerr == nil {
+			cerr = e
 		}
 	}
-	return err
+	return cerr
 }
