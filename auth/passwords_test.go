@@ -17,13 +17,13 @@ import (
 var fastPasswords = config.Passwords{Memory: 64, Iterations: 1, Parallelism: 1, MaxConcurrent: 2, MinLength: 8, MaxLength: 16}
 
 func TestHashIsArgon2idPHCThatVerifies(t *testing.T) {
-	h := NewHasher(config.Passwords{Memory: 19456, Iterations: 2, Parallelism: 1, MaxConcurrent: 1, MaxLength: 128})
+	h := NewHasher(config.Passwords{Memory: 1024, Iterations: 3, Parallelism: 2, MaxConcurrent: 1, MaxLength: 128})
 	ctx := context.Background()
 	enc, err := h.Hash(ctx, "correct horse")
 	if err != nil {
 		t.Fatal(err)
 	}
-	phc := regexp.MustCompile(`^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`)
+	phc := regexp.MustCompile(`^\$argon2id\$v=19\$m=1024,t=3,p=2\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$`)
 	if !phc.MatchString(enc) {
 		t.Fatalf("hash %q is not argon2id PHC with a 16-byte salt and a 32-byte key", enc)
 	}
@@ -258,5 +258,15 @@ func TestVerifyDummySucceedsAndReleasesItsSlot(t *testing.T) {
 	}
 	if len(h.sem) != 0 {
 		t.Error("VerifyDummy leaked a slot")
+	}
+}
+
+func TestNewHasherFallsBackToOWASPDefaults(t *testing.T) {
+	h := NewHasher(config.Passwords{})
+	if h.memory != 19456 || h.iterations != 2 || h.parallelism != 1 {
+		t.Errorf("params m=%d t=%d p=%d, want 19456, 2, 1", h.memory, h.iterations, h.parallelism)
+	}
+	if h.maxBytes != 4*128 || cap(h.sem) < 1 {
+		t.Errorf("maxBytes %d, slots %d; want 512 and at least 1", h.maxBytes, cap(h.sem))
 	}
 }
