@@ -110,6 +110,23 @@ func (c *headerDeadlineConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// SetReadDeadline keeps the response deadline while it is armed: fasthttp
+// clears the read deadline after writing each request.
+func (c *headerDeadlineConn) SetReadDeadline(t time.Time) error {
+	if t.IsZero() && c.armed.Load() {
+		return nil
+	}
+	return c.Conn.SetReadDeadline(t)
+}
+
+// SetDeadline is SetWriteDeadline and SetReadDeadline.
+func (c *headerDeadlineConn) SetDeadline(t time.Time) error {
+	if err := c.Conn.SetWriteDeadline(t); err != nil {
+		return err
+	}
+	return c.SetReadDeadline(t)
+}
+
 func (c *headerDeadlineConn) Close() error {
 	c.once.Do(c.forget)
 	return c.Conn.Close()
