@@ -67,13 +67,13 @@ func (g *Gateway) authenticateFull(c *fiber.Ctx, rq *request) (*auth.Claims, err
 // otherwise.
 func (g *Gateway) decide(c *fiber.Ctx, rq *request, d rules.Decision) (*auth.Claims, error) {
 	switch d.Policy {
-	case rules.Deny:
+	case rules.PolicyDeny:
 		g.metrics.decisions.WithLabelValues("deny").Inc()
 		if d.Rule < 0 {
 			return nil, problem(ProblemDenied, "no rule allows this request (default_policy deny)")
 		}
 		return nil, problem(ProblemDenied, "denied by rule")
-	case rules.Public:
+	case rules.PolicyPublic:
 		g.metrics.decisions.WithLabelValues("public").Inc()
 		if g.bearer(c) == "" {
 			return nil, nil

@@ -32,7 +32,6 @@ func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
 		ForwardedFor:      g.forwardedFor(c, rq),
 		ForwardedProto:    g.forwardedProto(c, rq),
 		ForwardedHost:     g.forwardedHost(c, rq),
-		RequestID:         rq.id,
 	}
 	if g.cfg.Transport.Cookies.Enabled && !g.cfg.IdentityHeaders.ForwardToken {
 		req.AccessCookie = g.cfg.Transport.Cookies.AccessName

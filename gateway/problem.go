@@ -105,7 +105,12 @@ type problemDoc struct {
 
 // writeProblem replaces whatever the response held with the problem document.
 func writeProblem(c *fiber.Ctx, p *Problem) error {
-	c.Response().Reset()
+	// Drop whatever body and content headers a handler began; keep the
+	// headers that explain the problem (Allow, RateLimit-*, X-Request-Id,
+	// cleared cookies).
+	c.Response().ResetBody()
+	c.Response().Header.Del(fiber.HeaderContentEncoding)
+	c.Response().Header.Del(fiber.HeaderContentDisposition)
 	if p.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(p.RetryAfter))
 	}
@@ -144,13 +149,15 @@ func asProblem(err error) *Problem {
 			return problem(ProblemMethodNotAllowed, "method not allowed on this route")
 		case fiber.StatusRequestEntityTooLarge:
 			return problem(ProblemTooLarge, "request body too large")
-		case fiber.StatusBadRequest:
-			return problem(ProblemBadRequest, fe.Message)
-		case fiber.StatusUnsupportedMediaType:
-			return problem(ProblemUnsupportedMedia, fe.Message)
+		case fiber.StatusRequestHeaderFieldsTooLarge:
+			return problem(ProblemType{"headers-too-large", "Request headers too large", fe.Code}, "request headers too large")
+		case fiber.StatusRequestTimeout:
+			return problem(ProblemType{"request-timeout", "Request timeout", fe.Code}, "the request was not read in time")
 		}
 		if fe.Code < 500 {
-			return &Problem{Type: ProblemType{"http-" + strconv.Itoa(fe.Code), fe.Message, fe.Code}, Detail: fe.Message}
+			// fasthttp's parse errors quote the request bytes (headers,
+			// tokens): never reflect them.
+			return problem(ProblemBadRequest, "malformed HTTP request")
 		}
 	}
 	if isStoreUnavailable(err) {
