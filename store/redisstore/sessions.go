@@ -1,0 +1,257 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"authgate/store"
+)
+
+// timeLayout writes session times in UTC with a fixed width, so the scripts
+// can compare them as strings.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// Fields of the session hash.
+const (
+	fieldID               = "id"
+	fieldUserID           = "uid"
+	fieldRefreshHash      = "rh"
+	fieldCreatedAt        = "c"
+	fieldRefreshExpiresAt = "rx"
+	fieldExpiresAt        = "x"
+	fieldExpiresAtMillis  = "xms" // ExpiresAt in Unix ms, for PEXPIREAT
+)
+
+// sessionFields is the hash of se.
+func sessionFields(se store.Session) []any {
+	return []any{
+		fieldID, se.ID,
+		fieldUserID, se.UserID,
+		fieldRefreshHash, se.RefreshHash,
+		fieldCreatedAt, se.CreatedAt.UTC().Format(timeLayout),
+		fieldRefreshExpiresAt, se.RefreshExpiresAt.UTC().Format(timeLayout),
+		fieldExpiresAt, se.ExpiresAt.UTC().Format(timeLayout),
+		fieldExpiresAtMillis, se.ExpiresAt.UnixMilli(),
+	}
+}
+
+// decodeSession reads a session hash; ErrNotFound when it is empty.
+func decodeSession(h map[string]string) (store.Session, error) {
+	if len(h) == 0 {
+		return store.Session{}, store.ErrNotFound
+	}
+	se := store.Session{ID: h[fieldID], UserID: h[fieldUserID], RefreshHash: h[fieldRefreshHash]}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{
+		{fieldCreatedAt, &se.CreatedAt},
+		{fieldRefreshExpiresAt, &se.RefreshExpiresAt},
+		{fieldExpiresAt, &se.ExpiresAt},
+	} {
+		t, err := time.Parse(time.RFC3339Nano, h[f.name])
+		if err != nil {
+			return store.Session{}, fmt.Errorf("decode session field %s: %w", f.name, err)
+		}
+		*f.dst = t
+	}
+	return se, nil
+}
+
+// pairs turns a flat HGETALL reply into a map.
+func pairs(flat []any) map[string]string {
+	h := make(map[string]string, len(flat)/2)
+	for i := 0; i+1 < len(flat); i += 2 {
+		k, _ := flat[i].(string)
+		v, _ := flat[i+1].(string)
+		h[k] = v
+	}
+	return h
+}
+
+// indexSessionScript adds ARGV[1] to the user's session set KEYS[1] and
+// makes the set live at least ARGV[2] more milliseconds.
+var indexSessionScript = redis.NewScript(`
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`)
+
+// CreateSession stores se, expiring at its RefreshExpiresAt, and indexes
+// it under its user (first, so a live session is never missing from the
+// index; UserSessions skips index entries whose session is gone).
+func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	op := fmt.Sprintf("create session %q", se.ID)
+	end := se.ExpiresAt
+	if se.RefreshExpiresAt.After(end) {
+		end = se.RefreshExpiresAt
+	}
+	if life := time.Until(end).Milliseconds(); life > 0 {
+		err := indexSessionScript.Run(ctx, s.client, []string{s.userSessionsKey(se.UserID)}, se.ID, life).Err()
+		if err != nil {
+			return classify(op, err)
+		}
+	}
+	sk, spk := s.sessionKey(se.ID), s.spentKey(se.ID)
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, sk, spk)
+		p.HSet(ctx, sk, sessionFields(se)...)
+		p.PExpireAt(ctx, sk, se.RefreshExpiresAt)
+		return nil
+	})
+	return classify(op, err)
+}
+
+// rotateScript: KEYS session, spent; ARGV presented hash, new hash, new
+// refresh expiry (timeLayout), same in Unix ms. It answers {1, session}
+// after a rotation, {2, session as it was} after deleting a session whose
+// spent hash was presented, {0} otherwise.
+var rotateScript = redis.NewScript(`
+local live = redis.call('HGET', KEYS[1], 'rh')
+if not live then return {0} end
+if live == ARGV[1] then
+  local rx, rxms = ARGV[3], ARGV[4]
+  local x = redis.call('HGET', KEYS[1], 'x')
+  if x and rx > x then
+    rx = x
+    rxms = redis.call('HGET', KEYS[1], 'xms')
+  end
+  redis.call('HSET', KEYS[1], 'rh', ARGV[2], 'rx', rx)
+  redis.call('SADD', KEYS[2], ARGV[1])
+  local now = redis.call('HGETALL', KEYS[1])
+  redis.call('PEXPIREAT', KEYS[1], rxms)
+  redis.call('PEXPIREAT', KEYS[2], rxms)
+  return {1, now}
+end
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
+  local was = redis.call('HGETALL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return {2, was}
+end
+return {0}
+`)
+
+// RotateRefresh replaces the live refresh hash of sid atomically (one
+// script); see store.Sessions.
+func (s *Store) RotateRefresh(ctx context.Context, sid, presentedHash, newHash string, refreshExpiresAt time.Time) (store.Session, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	op := fmt.Sprintf("rotate refresh of session %q", sid)
+	reply, err := rotateScript.Run(ctx, s.client, []string{s.sessionKey(sid), s.spentKey(sid)},
+		presentedHash, newHash, refreshExpiresAt.UTC().Format(timeLayout), refreshExpiresAt.UnixMilli()).Slice()
+	if err != nil {
+		return store.Session{}, classify(op, err)
+	}
+	outcome, _ := reply[0].(int64)
+	if outcome == 0 {
+		return store.Session{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
+	}
+	var flat []any
+	if len(reply) > 1 {
+		flat, _ = reply[1].([]any)
+	}
+	se, err := decodeSession(pairs(flat))
+	if err != nil {
+		return store.Session{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if outcome == 2 {
+		s.unindexSession(ctx, se.UserID, sid)
+		return se, fmt.Errorf("%s: %w", op, store.ErrRefreshReused)
+	}
+	return se, nil
+}
+
+// unindexSession drops sid from the user's index. A failure is only
+// logged: UserSessions skips entries whose session is gone anyway.
+func (s *Store) unindexSession(ctx context.Context, userID, sid string) {
+	if err := s.client.SRem(ctx, s.userSessionsKey(userID), sid).Err(); err != nil {
+		s.log.Warn("drop session from user index", "user", userID, "err", err)
+	}
+}
+
+// GetSession returns session sid; ErrNotFound when missing or expired.
+func (s *Store) GetSession(ctx context.Context, sid string) (store.Session, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	op := fmt.Sprintf("get session %q", sid)
+	h, err := s.client.HGetAll(ctx, s.sessionKey(sid)).Result()
+	if err != nil {
+		return store.Session{}, classify(op, err)
+	}
+	se, err := decodeSession(h)
+	if err != nil {
+		return store.Session{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return se, nil
+}
+
+// DeleteSession removes the session and its spent hashes; a missing one is
+// no error.
+func (s *Store) DeleteSession(ctx context.Context, sid string) error {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	op := fmt.Sprintf("delete session %q", sid)
+	var owner *redis.StringCmd
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		owner = p.HGet(ctx, s.sessionKey(sid), fieldUserID)
+		p.Del(ctx, s.sessionKey(sid), s.spentKey(sid))
+		return nil
+	})
+	if errors.Is(err, redis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return classify(op, err)
+	}
+	return classify(op, s.client.SRem(ctx, s.userSessionsKey(owner.Val()), sid).Err())
+}
+
+// UserSessions lists the IDs of the user's sessions that still exist, and
+// drops the others from the index.
+func (s *Store) UserSessions(ctx context.Context, userID string) ([]string, error) {
+	ctx, cancel := s.call(ctx)
+	defer cancel()
+	op := fmt.Sprintf("list sessions of user %q", userID)
+	ids, err := s.client.SMembers(ctx, s.userSessionsKey(userID)).Result()
+	if err != nil || len(ids) == 0 {
+		return nil, classify(op, err)
+	}
+	exists := make([]*redis.IntCmd, len(ids))
+	_, err = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, sid := range ids {
+			exists[i] = p.Exists(ctx, s.sessionKey(sid))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, classify(op, err)
+	}
+	var live []string
+	var gone []any
+	for i, sid := range ids {
+		if exists[i].Val() == 1 {
+			live = append(live, sid)
+		} else {
+			gone = append(gone, sid)
+		}
+	}
+	if len(gone) > 0 {
+		if err := s.client.SRem(ctx, s.userSessionsKey(userID), gone...).Err(); err != nil {
+			s.log.Warn("drop ended sessions from user index", "user", userID, "err", err)
+		}
+	}
+	return live, nil
+}
+
+// millis formats t as Unix milliseconds for a script.
+func millis(t time.Time) string {
+	return strconv.FormatInt(t.UnixMilli(), 10)
+}
