@@ -33,6 +33,13 @@ func (p Problem) String() string { return p.Path + ": " + p.Msg }
 type Set struct {
 	rules []rule
 	def   Policy
+	// byFirst maps the first path segment that a rule's pattern names to
+	// the rules, in order, that can match a path starting with it: those
+	// naming it and those whose pattern starts with a wildcard.
+	byFirst map[string][]int32
+	// wildFirst are the rules whose pattern starts with a wildcard, for
+	// paths whose first segment no rule names.
+	wildFirst []int32
 }
 
 // rule is one compiled rule.
@@ -137,6 +144,7 @@ func Compile(rs []config.Rule, defaultPolicy string, upstreamNames map[string]bo
 		}
 	}
 
+	s.index()
 	if hasError(probs) {
 		for _, p := range probs {
 			if !p.Warning {
@@ -183,6 +191,27 @@ func parseHost(h string) (host, msg string) {
 		}
 	}
 	return host, ""
+}
+
+// index fills byFirst and wildFirst.
+func (s *Set) index() {
+	s.byFirst = make(map[string][]int32)
+	for i := range s.rules {
+		if k, ok := s.rules[i].pat.firstSegment(); ok {
+			s.byFirst[k] = nil
+		}
+	}
+	for i := range s.rules {
+		k, ok := s.rules[i].pat.firstSegment()
+		if !ok {
+			s.wildFirst = append(s.wildFirst, int32(i))
+		}
+		for key := range s.byFirst {
+			if !ok || key == k {
+				s.byFirst[key] = append(s.byFirst[key], int32(i))
+			}
+		}
+	}
 }
 
 // warnUnreachable warns when an earlier valid rule matches every request

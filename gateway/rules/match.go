@@ -8,12 +8,19 @@ import "strings"
 // is the request's Host (any case, with or without a port or a trailing
 // dot). Match does not allocate.
 func (s *Set) Match(method, host, path string) Decision {
+	if path == "" || path[0] != '/' {
+		return Decision{Rule: -1, Policy: s.def}
+	}
 	if len(path) > 1 && path[len(path)-1] == '/' {
 		path = path[:len(path)-1]
 	}
 	m := methodBit(method)
 	host = hostOnly(host)
-	for i := range s.rules {
+	cand, ok := s.byFirst[firstSegment(path)]
+	if !ok {
+		cand = s.wildFirst
+	}
+	for _, i := range cand {
 		r := &s.rules[i]
 		if r.methods&m == 0 || !r.pat.match(path) {
 			continue

@@ -165,3 +165,62 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		t.Errorf("Match allocates %v times per call pair", n)
 	}
 }
+
+// linearMatch is Match without the first-segment index: the reference.
+func (s *Set) linearMatch(method, host, path string) Decision {
+	p, m, h := trimSlash(path), methodBit(method), hostOnly(host)
+	for i := range s.rules {
+		r := &s.rules[i]
+		if r.methods&m != 0 && r.pat.match(p) && (r.hosts == nil || hostIn(h, r.hosts)) {
+			return r.dec
+		}
+	}
+	return Decision{Rule: -1, Policy: s.def}
+}
+
+func TestIndexedMatchAgreesWithFirstMatchInOrder(t *testing.T) {
+	mixed := []config.Rule{
+		{Path: "/", Policy: "public"},
+		{Path: "/api/users/*", Methods: []string{"GET"}, Policy: "public"},
+		{Path: "/*", Methods: []string{"POST"}, Policy: "deny"},
+		{Path: "/api/**", Hosts: []string{"a.example"}, Policy: "authenticated"},
+		{Path: "/**", Methods: []string{"DELETE"}, Policy: "deny"},
+		{Path: "/api", Policy: "public"},
+		{Path: "/x/y/**", Policy: "authenticated"},
+	}
+	segs := []string{"api", "users", "42", "svc0", "svc1", "svc22", "svc49", "items", "health", "x", "y"}
+	var paths []string
+	var walk func(prefix string, depth int)
+	walk = func(prefix string, depth int) {
+		paths = append(paths, prefix, prefix+"/")
+		if depth == 3 {
+			return
+		}
+		for _, s := range segs {
+			walk(prefix+"/"+s, depth+1)
+		}
+	}
+	walk("", 0)
+	paths[0] = "/" // the empty prefix is the root
+	for name, rs := range map[string][]config.Rule{"fifty": fiftyRules(), "mixed": mixed} {
+		s := mustCompile(t, rs, "deny", nil)
+		for _, p := range paths {
+			for _, m := range []string{"GET", "POST", "DELETE", "BREW"} {
+				for _, h := range []string{"a.example", "api.example.com:443", ""} {
+					if got, want := s.Match(m, h, p), s.linearMatch(m, h, p); got.Rule != want.Rule {
+						t.Fatalf("%s: Match(%q, %q, %q) = rule %d; in-order scan says %d", name, m, h, p, got.Rule, want.Rule)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestMatchOnPathNotFromNormalizeGivesDefault(t *testing.T) {
+	s := mustCompile(t, []config.Rule{{Path: "/**", Policy: "public"}}, "deny", nil)
+	for _, p := range []string{"", "admin", "*"} {
+		if d := s.Match("GET", "h", p); d.Rule != -1 {
+			t.Errorf("Match(%q) = rule %d, want default", p, d.Rule)
+		}
+	}
+}
