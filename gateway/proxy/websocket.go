@@ -27,6 +27,9 @@ func isWebSocketUpgrade(h *fasthttp.RequestHeader) bool {
 // bytes both ways on the hijacked client connection until either side closes.
 // Any other answer is relayed as an ordinary response.
 func (p *Proxy) forwardUpgrade(fctx *fasthttp.RequestCtx, r *Request, writeTimeout time.Duration) error {
+	if p.isClosed() {
+		return fmt.Errorf("forward to %s: %w: %w", p.target, ErrUpstreamUnavailable, errProxyClosed)
+	}
 	out := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(out)
 	p.buildRequest(out, fctx, r, true)
@@ -128,6 +131,12 @@ func (p *Proxy) track(c net.Conn) bool {
 	}
 	p.tunnels[c] = struct{}{}
 	return true
+}
+
+func (p *Proxy) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 func (p *Proxy) untrack(c net.Conn) {
