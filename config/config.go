@@ -1,7 +1,10 @@
 // Package config loads gateway.yaml: it parses it strictly (unknown keys are
-// errors), expands ${ENV} references, applies defaults in one place
-// (Defaults) and validates the result, naming the YAML path of every field
-// that is wrong.
+// errors), expands ${ENV} references in values, applies defaults in one place
+// (ApplyDefaults) and validates the result (Validate), naming the YAML path
+// of every field that is wrong.
+//
+// Relative file and directory paths in the config are relative to the
+// working directory of the gateway, not to the config file.
 package config
 
 import "time"
@@ -43,6 +46,9 @@ type Config struct {
 	Mail   Mail   `yaml:"mail"`
 	// OneTimeTokens sets lifetimes of emailed tokens.
 	OneTimeTokens OneTimeTokens `yaml:"one_time_tokens"`
+
+	// warnings found by Load; see Warnings.
+	warnings Problems
 }
 
 // TLS is an optional certificate for Listen.
@@ -243,13 +249,14 @@ type SeedUser struct {
 }
 
 // RateLimits are ulule/limiter rate strings ("5-M": 5 per minute; S, M, H,
-// D). An empty string disables that limit.
+// D). "off" disables that limit; absent or empty means its default.
 type RateLimits struct {
 	// LoginPerIP default "30-M"; LoginPerUsername default "10-M".
 	LoginPerIP       string `yaml:"login_per_ip"`
 	LoginPerUsername string `yaml:"login_per_username"`
 	// LockoutFailures failed logins of one username within LockoutWindow
-	// lock it for LockoutDuration. Defaults 10, 15m, 15m. 0 disables.
+	// lock it for LockoutDuration. Defaults 10, 15m, 15m. A negative
+	// LockoutFailures (-1) disables lockout.
 	LockoutFailures int           `yaml:"lockout_failures"`
 	LockoutWindow   time.Duration `yaml:"lockout_window"`
 	LockoutDuration time.Duration `yaml:"lockout_duration"`
@@ -316,9 +323,11 @@ type Mail struct {
 	Driver string `yaml:"driver"`
 	// From address. Default "authgate@localhost".
 	From string `yaml:"from"`
-	// BaseURL is put before the token in links, e.g.
-	// "https://app.example.com/reset?token=". Default: the gateway's own
-	// routes on http://localhost<listen>.
+	// VerifyURL and ResetURL are put before the token in the links that
+	// are mailed, e.g. "https://app.example.com/reset?token=". Defaults:
+	// the verify_email and reset_password routes on the gateway itself,
+	// "http://localhost:<port of listen>/auth/verify-email?token=" (https
+	// with tls).
 	VerifyURL string `yaml:"verify_url"`
 	ResetURL  string `yaml:"reset_url"`
 	// TemplatesDir may hold verify.txt, verify.html, reset.txt, reset.html
