@@ -25,8 +25,14 @@ type Problem struct {
 	Warning bool
 }
 
-// String returns "path: message".
-func (p Problem) String() string { return p.Path + ": " + p.Msg }
+// String returns "path: message", prefixed with "warning: " for a
+// warning (as config.Problem does).
+func (p Problem) String() string {
+	if p.Warning {
+		return "warning: " + p.Path + ": " + p.Msg
+	}
+	return p.Path + ": " + p.Msg
+}
 
 // Set is a compiled, ordered list of rules. It is immutable and safe for
 // concurrent use.
@@ -145,14 +151,19 @@ func Compile(rs []config.Rule, defaultPolicy string, upstreamNames map[string]bo
 	}
 
 	s.index()
-	if hasError(probs) {
-		for _, p := range probs {
-			if !p.Warning {
-				return nil, probs, fmt.Errorf("%w: %s (%d problems in all)", ErrInvalidRules, p, len(probs))
-			}
+	var errs []Problem
+	for _, p := range probs {
+		if !p.Warning {
+			errs = append(errs, p)
 		}
 	}
-	return s, probs, nil
+	switch len(errs) {
+	case 0:
+		return s, probs, nil
+	case 1:
+		return nil, probs, fmt.Errorf("%w: %s", ErrInvalidRules, errs[0])
+	}
+	return nil, probs, fmt.Errorf("%w: %s (and %d more)", ErrInvalidRules, errs[0], len(errs)-1)
 }
 
 func hasError(ps []Problem) bool {

@@ -175,3 +175,18 @@ func TestInvalidRuleIsNotReportedAsUnreachable(t *testing.T) {
 	}, "", nil)
 	checkProblems(t, probs, []wantProblem{{"rules[1].policy", false, "unknown policy"}})
 }
+
+func TestCompileErrorSaysTheFirstProblem(t *testing.T) {
+	_, _, err := Compile([]config.Rule{
+		{Path: "/a", Policy: "public"},
+		{Path: "/a", Policy: "public"},
+		{Path: "/b", Methods: []string{"GTE"}, Policy: "nope"},
+	}, "", nil)
+	want := `invalid rules: rules[2].methods[0]: unknown method "GTE"`
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "(and 1 more)") {
+		t.Errorf("error %v; want it to start with %q and end with (and 1 more)", err, want)
+	}
+	if got := (Problem{Path: "rules[1]", Msg: "unreachable", Warning: true}).String(); got != "warning: rules[1]: unreachable" {
+		t.Errorf("warning String() = %q", got)
+	}
+}
