@@ -238,11 +238,21 @@ func (s *SMTPMailer) message(m Message) (*gomail.Msg, error) {
 	msg.SetMessageID()
 	// RFC 3834: keeps auto-responders from answering.
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
-	msg.SetBodyString(gomail.TypeTextPlain, m.Text)
+	msg.SetBodyString(gomail.TypeTextPlain, unixNewlines(m.Text))
 	if m.HTML != "" {
-		msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
+		msg.AddAlternativeString(gomail.TypeTextHTML, unixNewlines(m.HTML))
 	}
 	return msg, nil
+}
+
+// unixNewlines turns CRLF and lone CR into LF. go-mail writes every line
+// break as CRLF but mishandles a lone CR (it can drop the part's final line
+// break), so it only gets LF.
+func unixNewlines(s string) string {
+	if !strings.Contains(s, "\r") {
+		return s
+	}
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\r", "\n")
 }
 
 // smtpPassword returns Password, or else the content of PasswordFile without

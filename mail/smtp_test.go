@@ -1,9 +1,12 @@
 package mail
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -290,7 +293,14 @@ func TestSMTPMailerFailsInsteadOfHangingOnAnUnreachableServer(t *testing.T) {
 }
 
 func TestSMTPMailerStopsWhenTheContextIsCanceled(t *testing.T) {
-	port, accepted := silentServer(t)
+	// The server greets, reads EHLO and then stalls: the mailer is past
+	// dialing, waiting on a read that only ctx can end (the timeout is long).
+	port, stalled := stallingServer(t, func(c net.Conn) {
+		if _, err := io.WriteString(c, "220 localhost ESMTP\r\n"); err != nil {
+			return
+		}
+		_, _ = bufio.NewReader(c).ReadString('\n')
+	})
 	cfg := config.Mail{SMTP: config.SMTP{Host: "127.0.0.1", Port: port, Security: "none", Timeout: time.Minute}}
 	mailer, err := NewSMTP(cfg)
 	if err != nil {
@@ -299,7 +309,7 @@ func TestSMTPMailerStopsWhenTheContextIsCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
-		<-accepted
+		<-stalled
 		cancel()
 	}()
 	err = sendWithWatchdog(t, ctx, mailer)
@@ -435,4 +445,9 @@ func TestSMTPMailerRejectsABadRecipientBeforeConnecting(t *testing.T) {
 	if n := len(srv.received()); n != 0 {
 		t.Errorf("server received %d mails, want 0", n)
 	}
+}
+
+// testMailConfig is a valid config that is never dialled.
+func testMailConfig() config.Mail {
+	return config.Mail{From: "authgate@example.com", SMTP: config.SMTP{Host: "localhost", Security: "none"}}
 }

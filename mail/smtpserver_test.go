@@ -226,6 +226,13 @@ func selfSignedCert(t testing.TB) (tls.Certificate, *x509.CertPool) {
 // silentServer accepts connections and never speaks. Each accepted
 // connection is announced on the returned channel.
 func silentServer(t testing.TB) (port int, accepted <-chan struct{}) {
+	return stallingServer(t, nil)
+}
+
+// stallingServer accepts connections and runs talk on each, if set, then
+// holds the connection open without a word. A connection is announced on the
+// returned channel once talk returns.
+func stallingServer(t testing.TB, talk func(net.Conn)) (port int, ready <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -247,10 +254,15 @@ func silentServer(t testing.TB) (port int, accepted <-chan struct{}) {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
+			go func() {
+				if talk != nil {
+					talk(c)
+				}
+				select {
+				case ch <- struct{}{}:
+				default:
+				}
+			}()
 		}
 	}()
 	t.Cleanup(func() {
