@@ -2,9 +2,19 @@ package proxy
 
 import (
 	"iter"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 )
+
+// scratch holds the buffers one header rewrite needs, pooled so that a
+// rewrite allocates nothing.
+type scratch struct {
+	tokens [][]byte // names listed in Connection headers
+	cookie []byte   // the Cookie value without the access cookie
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // This file holds every header decision of the proxy. The upstream request is
 // built by copying the client's header field by field and leaving out what
@@ -187,6 +197,34 @@ func isIdentityField(key []byte, r *Request) bool {
 	return false
 }
 
+// appendCookiesWithout appends to dst the cookie-string v without every
+// cookie named name, read as backends read it: pairs split at ';', the name
+// before the first '=' with white space trimmed, a pair without '=' taken as
+// a name. The rest is kept as it was.
+func appendCookiesWithout(dst, v []byte, name string) []byte {
+	for len(v) > 0 {
+		var pair []byte
+		if i := indexByte(v, ';'); i >= 0 {
+			pair, v = v[:i], v[i+1:]
+		} else {
+			pair, v = v, nil
+		}
+		pair = trimOWS(pair)
+		n := pair
+		if i := indexByte(pair, '='); i >= 0 {
+			n = trimOWS(pair[:i])
+		}
+		if len(pair) == 0 || string(n) == name {
+			continue
+		}
+		if len(dst) > 0 {
+			dst = append(dst, "; "...)
+		}
+		dst = append(dst, pair...)
+	}
+	return dst
+}
+
 // dropRequestField reports whether the client's header key must not reach the
 // upstream. Host and Content-Length are left out too: the proxy sets the
 // upstream's host and the body framing itself.
@@ -205,19 +243,23 @@ func dropRequestField(key []byte, r *Request, tokens [][]byte) bool {
 // src and the gateway's decision r: the client's fields minus everything
 // dropRequestField names, then the access cookie removed, then the identity
 // and X-Forwarded-* values of r. With upgrade set, Connection: Upgrade and the
-// client's Upgrade value are sent (WebSocket). scratch is reused for the
-// Connection tokens; the grown slice is returned.
-func rewriteRequestHeader(dst, src *fasthttp.RequestHeader, r *Request, upgrade bool, scratch [][]byte) [][]byte {
-	tokens := connectionTokens(scratch[:0], src.All())
+// client's Upgrade value are sent (WebSocket).
+func rewriteRequestHeader(dst, src *fasthttp.RequestHeader, r *Request, upgrade bool, s *scratch) {
+	s.tokens = connectionTokens(s.tokens[:0], src.All())
+	dropCookie := !r.KeepAuthorization && r.AccessCookie != ""
 	dst.SetMethodBytes(src.Method())
 	for k, v := range src.All() {
-		if dropRequestField(k, r, tokens) {
+		if dropRequestField(k, r, s.tokens) {
 			continue
 		}
+		if dropCookie && sameField(k, "Cookie") {
+			s.cookie = appendCookiesWithout(s.cookie[:0], v, r.AccessCookie)
+			if len(s.cookie) == 0 {
+				continue
+			}
+			v = s.cookie
+		}
 		dst.AddBytesKV(k, v)
-	}
-	if !r.KeepAuthorization && r.AccessCookie != "" {
-		dst.DelCookie(r.AccessCookie)
 	}
 	if upgrade {
 		for k, v := range src.All() {
@@ -240,7 +282,6 @@ func rewriteRequestHeader(dst, src *fasthttp.RequestHeader, r *Request, upgrade 
 	if r.ForwardedHost != "" {
 		dst.Set(fasthttp.HeaderXForwardedHost, r.ForwardedHost)
 	}
-	return tokens
 }
 
 // dropResponseField reports whether the upstream's header key must not reach
@@ -256,34 +297,33 @@ func dropResponseField(key []byte, tokens [][]byte) bool {
 // copyResponseHeader adds to dst the upstream's status and every field of src
 // that dropResponseField lets through. Fields the gateway set on dst before
 // stay; the body framing is left to the caller.
-func copyResponseHeader(dst, src *fasthttp.ResponseHeader, scratch [][]byte) [][]byte {
-	tokens := connectionTokens(scratch[:0], src.All())
+func copyResponseHeader(dst, src *fasthttp.ResponseHeader, s *scratch) {
+	s.tokens = connectionTokens(s.tokens[:0], src.All())
 	dst.SetNoDefaultContentType(true)
 	dst.SetStatusCode(src.StatusCode())
 	if msg := src.StatusMessage(); len(msg) > 0 {
 		dst.SetStatusMessage(msg)
 	}
 	for k, v := range src.All() {
-		if dropResponseField(k, tokens) {
+		if dropResponseField(k, s.tokens) {
 			continue
 		}
 		dst.AddBytesKV(k, v)
 	}
-	return tokens
 }
 
 // appendSwitchingProtocols appends the 101 head relayed to a WebSocket
 // client: the upstream's fields after dropResponseField, then the
 // Connection and Upgrade of the protocol switch.
-func appendSwitchingProtocols(dst []byte, src *fasthttp.ResponseHeader, scratch [][]byte) ([]byte, [][]byte) {
-	tokens := connectionTokens(scratch[:0], src.All())
+func appendSwitchingProtocols(dst []byte, src *fasthttp.ResponseHeader, s *scratch) []byte {
+	s.tokens = connectionTokens(s.tokens[:0], src.All())
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\n"...)
 	var upgrade []byte
 	for k, v := range src.All() {
 		if sameField(k, "Upgrade") && upgrade == nil {
 			upgrade = v
 		}
-		if dropResponseField(k, tokens) || sameField(k, "Content-Type") {
+		if dropResponseField(k, s.tokens) || sameField(k, "Content-Type") {
 			continue
 		}
 		dst = appendField(dst, k, v)
@@ -293,7 +333,7 @@ func appendSwitchingProtocols(dst []byte, src *fasthttp.ResponseHeader, scratch 
 	}
 	dst = appendField(dst, []byte("Upgrade"), upgrade)
 	dst = appendField(dst, []byte("Connection"), []byte("Upgrade"))
-	return append(dst, "\r\n"...), tokens
+	return append(dst, "\r\n"...)
 }
 
 func appendField(dst, k, v []byte) []byte {

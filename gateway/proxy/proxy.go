@@ -114,8 +114,7 @@ type Proxy struct {
 	responseTimeout time.Duration
 	client          *fasthttp.HostClient
 	log             *slog.Logger
-	scratch         sync.Pool // *[][]byte for Connection tokens
-	pooled          sync.Map  // local address -> *headerDeadlineConn
+	pooled          sync.Map // local address -> *headerDeadlineConn
 
 	mu      sync.Mutex
 	tunnels map[net.Conn]struct{}
@@ -258,9 +257,9 @@ func (p *Proxy) Forward(c *fiber.Ctx, r *Request) error {
 // Scheme, host, path and query are set one by one; the scheme is always http
 // because dial does the TLS.
 func (p *Proxy) buildRequest(out *fasthttp.Request, fctx *fasthttp.RequestCtx, r *Request, upgrade bool) {
-	scratch := p.getScratch()
-	*scratch = rewriteRequestHeader(&out.Header, &fctx.Request.Header, r, upgrade, *scratch)
-	p.scratch.Put(scratch)
+	s := scratchPool.Get().(*scratch)
+	rewriteRequestHeader(&out.Header, &fctx.Request.Header, r, upgrade, s)
+	scratchPool.Put(s)
 
 	uri := out.URI()
 	uri.DisablePathNormalizing = true
@@ -268,14 +267,6 @@ func (p *Proxy) buildRequest(out *fasthttp.Request, fctx *fasthttp.RequestCtx, r
 	uri.SetHost(p.host)
 	uri.SetPath(r.Path)
 	uri.SetQueryString(r.RawQuery)
-}
-
-func (p *Proxy) getScratch() *[][]byte {
-	if s, ok := p.scratch.Get().(*[][]byte); ok {
-		return s
-	}
-	s := make([][]byte, 0, 8)
-	return &s
 }
 
 // failure turns a failed round trip into the error the caller maps to a
@@ -297,9 +288,9 @@ func (p *Proxy) failure(err error, body *clientBody) error {
 // with the body (the connection of a refused WebSocket upgrade).
 func (p *Proxy) relayResponse(fctx *fasthttp.RequestCtx, resp *fasthttp.Response, closer io.Closer, writeTimeout time.Duration) {
 	dst := &fctx.Response
-	scratch := p.getScratch()
-	*scratch = copyResponseHeader(&dst.Header, &resp.Header, *scratch)
-	p.scratch.Put(scratch)
+	s := scratchPool.Get().(*scratch)
+	copyResponseHeader(&dst.Header, &resp.Header, s)
+	scratchPool.Put(s)
 
 	stream := resp.BodyStream()
 	if stream == nil {

@@ -47,10 +47,9 @@ func (p *Proxy) forwardUpgrade(fctx *fasthttp.RequestCtx, r *Request, writeTimeo
 		p.relayResponse(fctx, resp, conn, writeTimeout)
 		return nil
 	}
-	scratch := p.getScratch()
-	var head []byte
-	head, *scratch = appendSwitchingProtocols(nil, &resp.Header, *scratch)
-	p.scratch.Put(scratch)
+	s := scratchPool.Get().(*scratch)
+	head := appendSwitchingProtocols(nil, &resp.Header, s)
+	scratchPool.Put(s)
 	fasthttp.ReleaseResponse(resp)
 
 	if !p.track(conn) {
