@@ -109,13 +109,14 @@ func check(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", path, err)
 		return 1
 	}
-	if cfg != nil && !probs.HasErrors() {
+	if cfg != nil {
+		probs = append(probs, cfg.Warnings()...)
 		names := make(map[string]bool, len(cfg.Upstreams.Named))
 		for n := range cfg.Upstreams.Named {
 			names[n] = true
 		}
 		_, rp, rerr := rules.Compile(cfg.Rules, cfg.DefaultPolicy, names)
-		if rerr != nil {
+		if rerr != nil && len(rp) == 0 {
 			fmt.Fprintf(stderr, "%s: rules: %v\n", path, rerr)
 			return 1
 		}
@@ -124,11 +125,7 @@ func check(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	for _, p := range probs {
-		kind := "error"
-		if p.Warning {
-			kind = "warning"
-		}
-		fmt.Fprintf(stderr, "%s: %s: %s: %s\n", path, kind, p.Path, p.Msg)
+		fmt.Fprintf(stderr, "%s: %s\n", path, p.String())
 	}
 	if probs.HasErrors() {
 		return 1

@@ -25,7 +25,7 @@ func OpenStore(ctx context.Context, cfg *config.Config) (store.Store, limiter.St
 		if err != nil {
 			return nil, nil, fmt.Errorf("store.redis: %w", err)
 		}
-		st := redisstore.New(client, cfg.Store.Redis.Prefix)
+		st := redisstore.New(client, cfg.Store.Redis.Prefix, redisstore.WithTimeout(cfg.Store.Redis.Timeout))
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		if err := st.Ping(pctx); err != nil {

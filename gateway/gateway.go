@@ -65,7 +65,8 @@ type Gateway struct {
 
 // New builds a gateway from a loaded, validated config and an open store.
 func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, st: st, log: o.Logger, now: o.Now, mailer: o.Mailer}
+	feed := newFeedEcho(st, 250*time.Millisecond)
+	g := &Gateway{cfg: cfg, st: feed, log: o.Logger, now: o.Now, mailer: o.Mailer}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -80,7 +81,7 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	g.tokens = auth.NewTokens(cfg.Tokens, g.keys)
 	g.revoked = auth.NewRevocations()
 	g.verifier = auth.NewVerifier(g.tokens, g.revoked, cfg.Tokens.CacheSize)
-	g.sessions = auth.NewSessions(st, g.tokens, g.revoked, cfg.Tokens)
+	g.sessions = auth.NewSessions(feed, g.tokens, g.revoked, cfg.Tokens)
 	if g.trusted, err = parseTrusted(cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
@@ -164,6 +165,9 @@ func (g *Gateway) buildLimits(st limiter.Store) error {
 		{&g.mailIP, "mail_per_ip", rl.MailPerIP},
 		{&g.mailEmail, "mail_per_email", rl.MailPerEmail},
 	} {
+		if l.spec == config.RateOff {
+			continue
+		}
 		if *l.dst, err = newRateLimit(st, l.name, l.spec); err != nil {
 			return err
 		}
@@ -190,6 +194,10 @@ func (g *Gateway) Start(ctx context.Context) error {
 	}
 	g.revoked.Replace(initial)
 	go g.revoked.Run(ctx, g.st, time.Minute, g.log)
+	// Serve only once revocations made elsewhere reach this instance.
+	if f, ok := g.st.(*feedEcho); ok && !f.waitReady(ctx, 5*time.Second) {
+		g.log.Warn("revocation feed not connected yet; relying on the periodic resync until it is")
+	}
 	return nil
 }
 

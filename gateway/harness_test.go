@@ -20,7 +20,6 @@ import (
 	"authgate/config"
 	"authgate/gateway/echo"
 	"authgate/store"
-	"authgate/store/memstore"
 )
 
 // testEnv is a gateway on the memory store in front of a real echo upstream.
@@ -31,7 +30,13 @@ type testEnv struct {
 	upstream *httptest.Server
 	cfg      *config.Config
 
+	yaml       string
 	listenAddr string
+}
+
+// newEnvLike starts another instance with e's config (same store).
+func newEnvLike(t *testing.T, e *testEnv) *testEnv {
+	return newEnv(t, func(string) string { return e.yaml })
 }
 
 const testConfig = `
@@ -69,17 +74,21 @@ func newEnv(t *testing.T, edit func(yaml string) string) *testEnv {
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	st := memstore.New()
-	g, err := New(cfg, st, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	st, limits, err := OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatalf("store: %v", err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	g, err := New(cfg, st, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LimiterStore: limits})
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	if err := g.Start(ctx); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	return &testEnv{t: t, g: g, st: st, upstream: up, cfg: cfg}
+	return &testEnv{t: t, g: g, st: st, upstream: up, cfg: cfg, yaml: y}
 }
 
 // addUser creates an active user with the given password.
