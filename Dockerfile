@@ -13,8 +13,9 @@ FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/authgate /usr/local/bin/authgate
 COPY --from=build --chown=65532:65532 /out/data /data
 COPY gateway.yaml /etc/authgate/gateway.yaml
-ENV AUTHGATE_CONFIG=/etc/authgate/gateway.yaml
-WORKDIR /data
+ENV AUTHGATE_CONFIG=/etc/authgate/gateway.yaml \
+    AUTHGATE_DATA_DIR=/data
+WORKDIR /
 USER 65532:65532
 EXPOSE 8080
 VOLUME ["/data"]

@@ -61,7 +61,8 @@ func TestShippedGatewayYAMLLoadsWithoutProblems(t *testing.T) {
 		{"trusted proxies", strings.Join(cfg.TrustedProxies, ","), "127.0.0.1/32,::1/128"},
 		{"mail", cfg.Mail.Driver, "log"},
 		{"admin roles", strings.Join(cfg.Users.Seed[0].Roles, ","), "admin,user"},
-		{"admin must change password", cfg.Users.Seed[0].MustChangePassword, false},
+		{"admin must change password", cfg.Users.Seed[0].MustChangePassword, true},
+		{"data dir", cfg.DataDir, "./data"},
 		{"alice roles", strings.Join(cfg.Users.Seed[1].Roles, ","), "user"},
 		{"login rate", cfg.RateLimits.LoginPerIP, "30-M"},
 	}
