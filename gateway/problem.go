@@ -44,6 +44,8 @@ var (
 	ProblemNotFound            = ProblemType{"not-found", "Not found", fiber.StatusNotFound}
 	ProblemMethodNotAllowed    = ProblemType{"method-not-allowed", "Method not allowed", fiber.StatusMethodNotAllowed}
 	ProblemTooLarge            = ProblemType{"payload-too-large", "Request body too large", fiber.StatusRequestEntityTooLarge}
+	ProblemHeadersTooLarge     = ProblemType{"headers-too-large", "Request headers too large", fiber.StatusRequestHeaderFieldsTooLarge}
+	ProblemRequestTimeout      = ProblemType{"request-timeout", "Request not read in time", fiber.StatusRequestTimeout}
 	ProblemUnsupportedMedia    = ProblemType{"unsupported-media-type", "Unsupported content type", fiber.StatusUnsupportedMediaType}
 	ProblemRateLimited         = ProblemType{"rate-limited", "Too many requests", fiber.StatusTooManyRequests}
 	ProblemLocked              = ProblemType{"account-locked", "Too many failed logins", fiber.StatusTooManyRequests}
@@ -59,7 +61,7 @@ var Catalogue = []ProblemType{
 	ProblemWeakPassword, ProblemUsernameTaken, ProblemEmailTaken, ProblemInvalidOneTimeToken,
 	ProblemInvalidCredentials, ProblemUnauthenticated, ProblemInvalidToken, ProblemInvalidRefresh,
 	ProblemForbidden, ProblemDenied, ProblemPasswordChange, ProblemEmailNotVerified,
-	ProblemRegistrationOff, ProblemNotFound, ProblemMethodNotAllowed, ProblemTooLarge,
+	ProblemRegistrationOff, ProblemNotFound, ProblemMethodNotAllowed, ProblemTooLarge, ProblemHeadersTooLarge, ProblemRequestTimeout,
 	ProblemUnsupportedMedia, ProblemRateLimited, ProblemLocked, ProblemInternal,
 	ProblemUpstreamUnavailable, ProblemStoreUnavailable, ProblemUpstreamTimeout,
 }
@@ -150,9 +152,9 @@ func asProblem(err error) *Problem {
 		case fiber.StatusRequestEntityTooLarge:
 			return problem(ProblemTooLarge, "request body too large")
 		case fiber.StatusRequestHeaderFieldsTooLarge:
-			return problem(ProblemType{"headers-too-large", "Request headers too large", fe.Code}, "request headers too large")
+			return problem(ProblemHeadersTooLarge, "request headers too large")
 		case fiber.StatusRequestTimeout:
-			return problem(ProblemType{"request-timeout", "Request timeout", fe.Code}, "the request was not read in time")
+			return problem(ProblemRequestTimeout, "the request was not read in time")
 		}
 		if fe.Code < 500 {
 			// fasthttp's parse errors quote the request bytes (headers,
