@@ -171,3 +171,28 @@ func TestMultipartUploadReachesTheUpstreamUntouched(t *testing.T) {
 		t.Errorf("upstream got %q, want %q", got, want)
 	}
 }
+
+func TestIdleConnectionClosedByUpstreamIsRetriedForGET(t *testing.T) {
+	var conns atomic.Int32
+	// One response per connection, then close without saying so: the
+	// pooled connection is dead when the next request picks it up.
+	upstream := startRawUpstream(t, func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		if _, err := readHead(br); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	p := newProxy(t, Options{URL: upstream})
+	addr := startGateway(t, p, plainDecision)
+	for i := range 3 {
+		resp, body := rawExchange(t, addr, crlf("GET /x HTTP/1.1", "Host: a"))
+		if resp.StatusCode != 200 || string(body) != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if n := conns.Load(); n < 3 {
+		t.Errorf("upstream saw %d connections for 3 requests", n)
+	}
+}

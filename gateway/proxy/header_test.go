@@ -115,6 +115,17 @@ func TestForwardHeaderHygiene(t *testing.T) {
 			},
 		},
 		{
+			name:   "an upgrade request with a body is forwarded as plain HTTP, not tunnelled",
+			decide: leadDecision,
+			request: crlf("GET /api/x HTTP/1.1", "Host: app.example", "Upgrade: websocket", "Connection: Upgrade",
+				"Sec-WebSocket-Key: "+wsKey, "Content-Length: 5") + "hello",
+			check: func(t *testing.T, _ string, f [][2]string) {
+				wantValues(t, f, "Upgrade")
+				wantValues(t, f, "Connection")
+				wantValues(t, f, "Content-Length", "5")
+			},
+		},
+		{
 			name:   "authorization and the access cookie are removed by default, other cookies kept",
 			decide: leadDecision,
 			request: crlf("GET /api/x HTTP/1.1", "Host: app.example",

@@ -15,10 +15,14 @@ import (
 var errProxyClosed = errors.New("proxy closed")
 
 // isWebSocketUpgrade reports whether the client asks to switch to WebSocket:
-// a GET with Upgrade: websocket and Connection: upgrade. Any other Upgrade is
-// dropped as a hop-by-hop header and the request is forwarded as plain HTTP.
+// a GET without a body, with Upgrade: websocket and Connection: upgrade. Any
+// other Upgrade is dropped as a hop-by-hop header and the request is
+// forwarded as plain HTTP. (A body would be left on the connection and
+// tunnelled to the upstream as if it came after the switch.)
 func isWebSocketUpgrade(h *fasthttp.RequestHeader) bool {
-	return h.IsGet() && hasToken(h.All(), "Upgrade", "websocket") && hasToken(h.All(), "Connection", "upgrade")
+	cl := h.ContentLength()
+	return h.IsGet() && (cl == 0 || cl == -2) &&
+		hasToken(h.All(), "Upgrade", "websocket") && hasToken(h.All(), "Connection", "upgrade")
 }
 
 // forwardUpgrade proxies a WebSocket handshake on a connection of its own: it
