@@ -206,9 +206,9 @@ func parseUpstream(raw string) (*url.URL, error) {
 	return u, nil
 }
 
-// retryIfStale lets fasthttp resend a bodiless GET, HEAD or OPTIONS once more
-// only when a pooled connection turned out to be closed by the upstream
-// before it answered. A timeout is never retried: the upstream may be working
+// retryIfStale lets fasthttp resend a GET, HEAD or OPTIONS (on a new
+// connection) only when a pooled connection turned out to be closed by the
+// upstream before it answered. A timeout is never retried: the upstream may be working
 // on it. (fasthttp never retries a request with a streamed body.)
 func retryIfStale(req *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
 	if isTimeout(err) {
