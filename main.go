@@ -27,6 +27,7 @@ import (
 	"authgate/gateway"
 	"authgate/gateway/echo"
 	"authgate/gateway/rules"
+	"authgate/mail"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -205,7 +206,15 @@ func serveConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 		return err
 	}
 	defer st.Close()
-	g, err := gateway.New(cfg, st, gateway.Options{Logger: log, LimiterStore: limits})
+	opts := gateway.Options{Logger: log, LimiterStore: limits}
+	if cfg.Mail.Driver == "smtp" {
+		m, err := mail.NewSMTP(cfg.Mail)
+		if err != nil {
+			return err
+		}
+		opts.Mailer = m
+	}
+	g, err := gateway.New(cfg, st, opts)
 	if err != nil {
 		return err
 	}
