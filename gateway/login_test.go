@@ -182,6 +182,9 @@ func TestRefreshBadTokens(t *testing.T) {
 			t.Errorf("%.40s: %d %s", body, r.status, r.body)
 		}
 	}
+	if r := e.do("POST", "/auth/refresh", form("refresh_token", "x.y"), "Content-Type", "application/x-www-form-urlencoded"); r.status != 401 {
+		t.Errorf("form refresh: %d %s", r.status, r.body)
+	}
 	if r := e.do("POST", "/auth/refresh", `{}`); r.status != 400 || r.json(t)["field"] != "refresh_token" {
 		t.Errorf("missing: %d %s", r.status, r.body)
 	}

@@ -219,10 +219,20 @@ type refreshRequest struct {
 // refresh is POST /auth/refresh.
 func (g *Gateway) refresh(c *fiber.Ctx, rq *request) error {
 	var in refreshRequest
-	if ck := g.cfg.Transport.Cookies; ck.Enabled && len(c.Request().Header.Cookie(ck.RefreshName)) > 0 && c.Request().Header.ContentLength() <= 0 {
+	ck := g.cfg.Transport.Cookies
+	switch {
+	case ck.Enabled && len(c.Request().Header.Cookie(ck.RefreshName)) > 0 && c.Request().Header.ContentLength() <= 0:
 		in.RefreshToken = string(c.Request().Header.Cookie(ck.RefreshName))
-	} else if err := g.decodeJSON(c, &in); err != nil {
-		return err
+	case mediaType(c) == fiber.MIMEApplicationForm:
+		form, err := g.decodeForm(c)
+		if err != nil {
+			return err
+		}
+		in.RefreshToken = form.Get("refresh_token")
+	default:
+		if err := g.decodeJSON(c, &in); err != nil {
+			return err
+		}
 	}
 	if in.RefreshToken == "" {
 		return fieldProblem("refresh_token", "is required")
