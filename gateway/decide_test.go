@@ -71,7 +71,7 @@ func TestUpstreamSeesIdentityNotSpoofs(t *testing.T) {
 	tok, _ := e.login("alice", "alice-password-1")
 	r := e.do("GET", "/api/./items/../items?x=%41&y=1", "", append(bearer(tok),
 		"X-User-Id", "spoofed", "x-user-roles", "admin", "X-User-Name", "mallory",
-		"X-Forwarded-For", "203.0.113.9", "X-Forwarded-Host", "evil.example")...)
+		"X-Forwarded-For", "203.0.113.9", "X-Forwarded-Host", "evil.example", "X-Request-Id", "client-chosen")...)
 	if r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
@@ -109,11 +109,12 @@ func TestForwardAuthVerify(t *testing.T) {
 	}{
 		{"nginx allowed", append(bearer(tok), "X-Original-Method", "GET", "X-Original-URI", "/api/x?y=1"), 200},
 		{"nginx no token", []string{"X-Original-Method", "GET", "X-Original-URI", "/api/x"}, 401},
-		{"nginx role denied", append(bearer(tok), "X-Original-URI", "/admin/x"), 403},
-		{"nginx traversal", append(bearer(tok), "X-Original-URI", "/public/../admin/x"), 403},
-		{"nginx encoded slash", append(bearer(tok), "X-Original-URI", "/public/..%2fadmin"), 400},
+		{"nginx role denied", append(bearer(tok), "X-Original-Method", "GET", "X-Original-URI", "/admin/x"), 403},
+		{"nginx traversal", append(bearer(tok), "X-Original-Method", "GET", "X-Original-URI", "/public/../admin/x"), 403},
+		{"nginx encoded slash", append(bearer(tok), "X-Original-Method", "GET", "X-Original-URI", "/public/..%2fadmin"), 400},
+		{"nginx method missing", append(bearer(tok), "X-Original-URI", "/api/x"), 400},
 		{"traefik allowed", append(bearer(tok), "X-Forwarded-Method", "POST", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example", "X-Forwarded-Uri", "/api/y"), 200},
-		{"public", []string{"X-Forwarded-Uri", "/public/z"}, 200},
+		{"public", []string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/public/z"}, 200},
 		{"missing uri", bearer(tok), 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -135,7 +136,7 @@ func TestForwardAuthIgnoresUntrustedPeers(t *testing.T) {
 	e := newEnv(t, nil) // app.Test's peer 0.0.0.0 is not in 10.0.0.0/8
 	e.addUser("alice", "alice-password-1", "user")
 	tok, _ := e.login("alice", "alice-password-1")
-	r := e.do("GET", "/auth/verify", "", append(bearer(tok), "X-Original-URI", "/api/x")...)
+	r := e.do("GET", "/auth/verify", "", append(bearer(tok), "X-Original-Method", "GET", "X-Original-URI", "/api/x")...)
 	if r.status != 403 || r.problemType(t) != "denied" {
 		t.Fatalf("%d %s", r.status, r.body)
 	}

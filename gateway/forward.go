@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"authgate/auth"
 	"authgate/gateway/proxy"
@@ -24,21 +25,7 @@ func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
 		return err
 	}
 	px := g.proxies[d.Upstream]
-	req := proxy.Request{
-		Path:              rq.path,
-		RawQuery:          rq.query,
-		StripNames:        g.identityNames(),
-		KeepAuthorization: g.cfg.IdentityHeaders.ForwardToken,
-		ForwardedFor:      g.forwardedFor(c, rq),
-		ForwardedProto:    g.forwardedProto(c, rq),
-		ForwardedHost:     g.forwardedHost(c, rq),
-	}
-	if g.cfg.Transport.Cookies.Enabled && !g.cfg.IdentityHeaders.ForwardToken {
-		req.AccessCookie = g.cfg.Transport.Cookies.AccessName
-	}
-	if claims != nil {
-		req.Identity = g.identity(claims)
-	}
+	req := g.proxyHeaders(c, rq, claims)
 	err = px.Forward(c, &req)
 	switch {
 	case errors.Is(err, proxy.ErrUpstreamTimeout):
@@ -47,6 +34,29 @@ func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
 		return &Problem{Type: ProblemUpstreamUnavailable, Detail: "the upstream cannot be reached", Err: err}
 	}
 	return err
+}
+
+// proxyHeaders is what the gateway adds to the upstream request: the
+// authorized path and query, the identity headers of claims (nil: none),
+// the names to strip and the X-Forwarded-* values.
+func (g *Gateway) proxyHeaders(c *fiber.Ctx, rq *request, claims *auth.Claims) proxy.Request {
+	req := proxy.Request{
+		Path:              rq.path,
+		RawQuery:          rq.query,
+		StripNames:        g.identityNames(),
+		KeepAuthorization: g.cfg.IdentityHeaders.ForwardToken,
+		ForwardedFor:      g.forwardedFor(c, rq),
+		ForwardedProto:    g.forwardedProto(c, rq),
+		ForwardedHost:     g.forwardedHost(c, rq),
+		RequestID:         rq.id,
+	}
+	if g.cfg.Transport.Cookies.Enabled && !g.cfg.IdentityHeaders.ForwardToken {
+		req.AccessCookie = g.cfg.Transport.Cookies.AccessName
+	}
+	if claims != nil {
+		req.Identity = g.identity(claims)
+	}
+	return req
 }
 
 // identityNames are the headers that only authgate may set upstream.
@@ -113,21 +123,11 @@ func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
 		return problem(ProblemDenied, "forward-auth headers are only believed from trusted_proxies; "+
 			peerAddr(c.Context().RemoteIP()).String()+" is not one")
 	}
+	method, uri, err := originalRequest(&c.Request().Header)
+	if err != nil {
+		return err
+	}
 	h := &c.Request().Header
-	method := string(h.Peek("X-Original-Method"))
-	uri := h.Peek("X-Original-URI")
-	if len(uri) == 0 {
-		uri = h.Peek("X-Forwarded-Uri")
-	}
-	if method == "" {
-		method = string(h.Peek("X-Forwarded-Method"))
-	}
-	if method == "" {
-		method = fiber.MethodGet
-	}
-	if len(uri) == 0 {
-		return problem(ProblemBadRequest, "send the original request as X-Original-URI (nginx) or X-Forwarded-Uri (Traefik, Caddy)")
-	}
 	host := string(h.Peek(fiber.HeaderXForwardedHost))
 	if host == "" {
 		host = hostOf(c)
@@ -157,4 +157,33 @@ func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
 	}
 	c.Status(fiber.StatusOK)
 	return nil
+}
+
+// originalRequest reads the method and URI of the request a proxy asks about,
+// from one header family: nginx's X-Original-Method/-URI or Traefik's and
+// Caddy's X-Forwarded-Method/-Uri. Each proxy sets only its own family and
+// passes the client's headers on, so a request carrying both families holds
+// one the client wrote: it is refused rather than choosing one. The method
+// is required too: defaulting it would judge every request as a GET and
+// make method-restricted rules too permissive.
+func originalRequest(h *fasthttp.RequestHeader) (method string, uri []byte, err error) {
+	oURI, oMethod := h.Peek("X-Original-URI"), h.Peek("X-Original-Method")
+	fURI, fMethod := h.Peek("X-Forwarded-Uri"), h.Peek("X-Forwarded-Method")
+	original := len(oURI) > 0 || len(oMethod) > 0
+	forwarded := len(fURI) > 0 || len(fMethod) > 0
+	switch {
+	case original && forwarded:
+		return "", nil, problem(ProblemBadRequest, "send either X-Original-Method/-URI (nginx) or X-Forwarded-Method/-Uri (Traefik, Caddy), not both")
+	case original:
+		uri, method = oURI, string(oMethod)
+	default:
+		uri, method = fURI, string(fMethod)
+	}
+	if len(uri) == 0 {
+		return "", nil, problem(ProblemBadRequest, "send the original request as X-Original-URI (nginx) or X-Forwarded-Uri (Traefik, Caddy)")
+	}
+	if method == "" {
+		return "", nil, problem(ProblemBadRequest, "send the original method as X-Original-Method (nginx) or X-Forwarded-Method (Traefik, Caddy)")
+	}
+	return method, uri, nil
 }

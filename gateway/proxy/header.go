@@ -236,6 +236,7 @@ func dropRequestField(key []byte, r *Request, tokens [][]byte) bool {
 		isForwardingField(key) ||
 		(!r.KeepAuthorization && sameField(key, "Authorization")) ||
 		isIdentityField(key, r) ||
+		(r.RequestID != "" && sameField(key, "X-Request-Id")) ||
 		listed(key, tokens)
 }
 
@@ -281,6 +282,9 @@ func rewriteRequestHeader(dst, src *fasthttp.RequestHeader, r *Request, upgrade 
 	}
 	if r.ForwardedHost != "" {
 		dst.Set(fasthttp.HeaderXForwardedHost, r.ForwardedHost)
+	}
+	if r.RequestID != "" {
+		dst.Set("X-Request-Id", r.RequestID)
 	}
 }
 

@@ -40,6 +40,8 @@ type Request struct {
 	// Forwarded, X-Forwarded-*, X-Original-* and X-Real-IP is removed either
 	// way.
 	ForwardedProto, ForwardedHost string
+	// RequestID, when not empty, replaces every client-sent X-Request-Id.
+	RequestID string
 }
 
 // ErrInvalidRequest reports a Request that Forward refuses to send: a path or
@@ -63,7 +65,7 @@ func (r *Request) validate() error {
 			return err
 		}
 	}
-	for _, v := range []string{r.ForwardedFor, r.ForwardedProto, r.ForwardedHost} {
+	for _, v := range []string{r.ForwardedFor, r.ForwardedProto, r.ForwardedHost, r.RequestID} {
 		if err := validValue(v); err != nil {
 			return err
 		}
