@@ -22,3 +22,21 @@ func TestREADMEListsEveryProblemType(t *testing.T) {
 		}
 	}
 }
+
+// The README's proxy examples are the files the nginx, Caddy and Traefik
+// tests run, word for word.
+func TestREADMEShowsTheTestedProxyConfigs(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"nginx.conf", "Caddyfile", "traefik-dynamic.yaml"} {
+		ex, err := os.ReadFile("../examples/" + f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), string(ex)) {
+			t.Errorf("README does not show examples/%s as it is", f)
+		}
+	}
+}
