@@ -339,7 +339,7 @@ type Mail struct {
 // SMTP is the outgoing mail server.
 type SMTP struct {
 	Host string `yaml:"host"`
-	// Port default 587.
+	// Port default 587, or 465 when Security is "tls".
 	Port     int    `yaml:"port"`
 	Username string `yaml:"username"`
 	// Password: give it as ${ENV} or with PasswordFile.

@@ -122,8 +122,11 @@ func ApplyDefaults(c *Config) {
 	base := selfURL(c.Listen, c.TLS.CertFile != "" && c.TLS.KeyFile != "")
 	setStr(&m.VerifyURL, base+rt.VerifyEmail+"?token=")
 	setStr(&m.ResetURL, base+rt.ResetPassword+"?token=")
-	setInt(&m.SMTP.Port, 587)
 	setStr(&m.SMTP.Security, "starttls")
+	if m.SMTP.Security == "tls" {
+		setInt(&m.SMTP.Port, 465) // implicit TLS
+	}
+	setInt(&m.SMTP.Port, 587)
 	setDur(&m.SMTP.Timeout, 10*time.Second)
 
 	setDur(&c.OneTimeTokens.VerifyTTL, 24*time.Hour)

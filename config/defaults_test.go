@@ -140,6 +140,8 @@ func TestApplyDefaultsDerivesFromOtherFields(t *testing.T) {
 			func(c *Config) (any, any) { return c.RateLimits.LoginPerIP, "off" }},
 		{"negative lockout kept", Config{RateLimits: RateLimits{LockoutFailures: -1}},
 			func(c *Config) (any, any) { return c.RateLimits.LockoutFailures, -1 }},
+		{"implicit TLS smtp defaults to port 465", Config{Mail: Mail{SMTP: SMTP{Security: "tls"}}},
+			func(c *Config) (any, any) { return c.Mail.SMTP.Port, 465 }},
 		{"explicit audience kept", Config{Tokens: Tokens{Audience: []string{"a", "b"}}},
 			func(c *Config) (any, any) { return c.Tokens.Audience, []string{"a", "b"} }},
 	}

@@ -31,6 +31,9 @@ func validateStore(v *problemList, c *Config) {
 		}
 		return
 	}
+	if len(c.Tokens.Keys) == 0 {
+		v.warn("tokens.keys", "none configured: each instance sharing this Redis generates its own key in its data_dir and refuses the others' tokens; configure keys (or share data_dir/keys)")
+	}
 	n := 0
 	for _, set := range []bool{r.URL != "", len(r.Sentinel.Addrs) > 0, len(r.ClusterAddrs) > 0} {
 		if set {

@@ -55,6 +55,7 @@ func TestValidateReportsEachProblem(t *testing.T) {
 			c.Store.Redis.ClusterAddrs = []string{"a:1"}
 		}, "store.redis", "set exactly one of", false},
 		{"redis url", func(c *Config) { c.Store.Type = "redis"; c.Store.Redis.URL = "http://x" }, "store.redis.url", "invalid Redis URL", false},
+		{"redis without shared keys", func(c *Config) { c.Store.Type = "redis"; c.Store.Redis.URL = "redis://x:6379/0" }, "tokens.keys", "generates its own key", true},
 		{"redis url error hides password", func(c *Config) { c.Store.Type = "redis"; c.Store.Redis.URL = "redis://u:hunter2@x:bad/0" }, "store.redis.url", "invalid Redis URL", false},
 		{"sentinel master", func(c *Config) { c.Store.Type = "redis"; c.Store.Redis.Sentinel.Addrs = []string{"a:26379"} }, "store.redis.sentinel.master", "required", false},
 		{"sentinel addr", func(c *Config) {
@@ -260,8 +261,13 @@ func TestValidateAcceptsGoodValues(t *testing.T) {
 		{"redis sentinel", func(c *Config) {
 			c.Store.Type = "redis"
 			c.Store.Redis.Sentinel = Sentinel{Master: "m", Addrs: []string{"10.0.0.1:26379", "[::1]:26379"}}
+			c.Tokens.Keys = []Key{{Kid: "k", Alg: "HS256", Secret: "0123456789abcdef0123456789abcdef"}}
 		}},
-		{"redis url", func(c *Config) { c.Store.Type = "redis"; c.Store.Redis.URL = "rediss://u:p@x:6380/3" }},
+		{"redis url", func(c *Config) {
+			c.Store.Type = "redis"
+			c.Store.Redis.URL = "rediss://u:p@x:6380/3"
+			c.Tokens.Keys = []Key{{Kid: "k", Alg: "HS256", Secret: "0123456789abcdef0123456789abcdef"}}
+		}},
 		{"rules of every shape", func(c *Config) {
 			c.Upstreams.Named = map[string]string{"b": "http://b:1"}
 			c.Rules = []Rule{
