@@ -3,10 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"authgate/auth"
 	"authgate/config"
@@ -96,4 +102,87 @@ func TestVersionAndUnknownCommand(t *testing.T) {
 	if code, _, errs := runCmd(t, "", "frobnicate"); code != 2 || !strings.Contains(errs, "unknown command") {
 		t.Errorf("unknown: %d %q", code, errs)
 	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// SIGTERM (a cancelled context here) lets an in-flight proxied request
+// finish, then serve exits 0; the embedded store is closed cleanly.
+func TestServeDrainsInFlightRequestsOnShutdown(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		_, _ = w.Write([]byte("done"))
+	}))
+	defer up.Close()
+	dir := t.TempDir()
+	addr := freePort(t)
+	cfgPath := filepath.Join(dir, "gateway.yaml")
+	yaml := "listen: " + addr + "\ndata_dir: " + dir + "\nupstreams: {default: " + up.URL + "}\n" +
+		"rules: [{path: /public/**, policy: public}]\n"
+	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() { done <- run(ctx, []string{"serve", "-config", cfgPath}, strings.NewReader(""), io.Discard, &syncWriter{w: &stderr}) }()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gateway did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + addr + "/public/slow")
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	time.Sleep(200 * time.Millisecond) // let the request reach the upstream
+	cancel()                            // SIGTERM
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	if body := <-got; body != "done" {
+		t.Fatalf("in-flight request: %q", body)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("serve exited %d", code)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not exit after shutdown")
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
