@@ -135,7 +135,9 @@ func TestServeDrainsInFlightRequestsOnShutdown(t *testing.T) {
 	defer cancel()
 	done := make(chan int, 1)
 	var stderr bytes.Buffer
-	go func() { done <- run(ctx, []string{"serve", "-config", cfgPath}, strings.NewReader(""), io.Discard, &syncWriter{w: &stderr}) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "-config", cfgPath}, strings.NewReader(""), io.Discard, &syncWriter{w: &stderr})
+	}()
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -160,7 +162,7 @@ func TestServeDrainsInFlightRequestsOnShutdown(t *testing.T) {
 		got <- string(b)
 	}()
 	time.Sleep(200 * time.Millisecond) // let the request reach the upstream
-	cancel()                            // SIGTERM
+	cancel()                           // SIGTERM
 	time.Sleep(100 * time.Millisecond)
 	close(release)
 	if body := <-got; body != "done" {
