@@ -99,8 +99,8 @@ func (g *Gateway) passwordProblem(field, password, username, email string) *Prob
 }
 
 // cleanRoles checks role names (they travel in the comma-separated
-// X-User-Roles header: no commas, white space or control characters, 1 to
-// 64 characters each) and drops duplicates, keeping the order.
+// X-User-Roles header: no commas, white space, control or invisible
+// characters, no U+FFFD, 1 to 64 characters each) and drops duplicates, keeping the order.
 func cleanRoles(field string, roles []string) ([]string, *Problem) {
 	if len(roles) > maxRoles {
 		return nil, fieldProblem(field, fmt.Sprintf("at most %d roles", maxRoles))
@@ -116,9 +116,9 @@ func cleanRoles(field string, roles []string) ([]string, *Problem) {
 			return nil, fieldProblem(f, fmt.Sprintf("must be valid UTF-8 of at most %d characters", maxRoleChars))
 		}
 		if strings.ContainsFunc(r, func(c rune) bool {
-			return c == ',' || unicode.IsSpace(c) || unicode.IsControl(c) || unicode.Is(unicode.Cf, c)
+			return c == ',' || unicode.IsSpace(c) || unicode.IsControl(c) || unicode.Is(unicode.Cf, c) || c == utf8.RuneError
 		}) {
-			return nil, fieldProblem(f, "must not contain commas, white space or control characters")
+			return nil, fieldProblem(f, "must not contain commas, white space, control or invisible characters")
 		}
 		if !seen[r] {
 			seen[r] = true

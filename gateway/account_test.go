@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -442,5 +444,36 @@ func TestEmailChangeInvalidatesLinksMailedToTheOldAddress(t *testing.T) {
 	u, _ := e.st.GetUserByUsername(t.Context(), "carol")
 	if u.EmailVerified {
 		t.Error("the new address was verified by the old link")
+	}
+}
+
+func TestConcurrentUsesOfOneResetTokenGiveOneSuccess(t *testing.T) {
+	e, rec := newAccountEnv(t, "")
+	e.addUser("alice", "alice-password-1")
+	mustStatus(t, "forgot", e.do("POST", "/auth/forgot-password", jsonBody("email", "alice@example.com")), 202, "")
+	tok := rec.lastToken(t, "alice@example.com", e.cfg.Mail.ResetURL)
+	codes := make(chan int, 6)
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes <- e.do("POST", "/auth/reset-password", jsonBody("token", tok, "password", fmt.Sprintf("new-password-%d", i))).status
+		}()
+	}
+	wg.Wait()
+	close(codes)
+	ok := 0
+	for c := range codes {
+		switch c {
+		case 200:
+			ok++
+		case 400:
+		default:
+			t.Errorf("status %d", c)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d concurrent resets with one token succeeded, want exactly 1", ok)
 	}
 }
