@@ -24,7 +24,7 @@ import (
 
 // testEnv is a gateway on the memory store in front of a real echo upstream.
 type testEnv struct {
-	t        *testing.T
+	t        testing.TB
 	g        *Gateway
 	st       store.Store
 	upstream *httptest.Server
@@ -62,7 +62,7 @@ rules:
 `
 
 // newEnv builds a gateway; edit may change the YAML text first.
-func newEnv(t *testing.T, edit func(yaml string) string) *testEnv {
+func newEnv(t testing.TB, edit func(yaml string) string) *testEnv {
 	t.Helper()
 	up := httptest.NewServer(echo.Handler())
 	t.Cleanup(up.Close)
@@ -113,7 +113,7 @@ type resp struct {
 	body   []byte
 }
 
-func (r resp) json(t *testing.T) map[string]any {
+func (r resp) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -123,7 +123,7 @@ func (r resp) json(t *testing.T) map[string]any {
 }
 
 // problemType returns the slug of a problem document, checking its form.
-func (r resp) problemType(t *testing.T) string {
+func (r resp) problemType(t testing.TB) string {
 	t.Helper()
 	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
 		t.Fatalf("content type %q, want application/problem+json (status %d, body %s)", ct, r.status, r.body)
