@@ -43,7 +43,7 @@ func (s *Store) RevokeSession(ctx context.Context, sid string, until time.Time) 
 	if err != nil {
 		return err
 	}
-	s.feed.publish(sid, until)
+	s.feed.Publish(sid, until)
 	return nil
 }
 
@@ -86,9 +86,9 @@ func (s *Store) WatchRevocations(ctx context.Context, fn func(sid string, until 
 	if err := s.Ping(ctx); err != nil {
 		return fmt.Errorf("watch revocations: %w", err)
 	}
-	sub := s.feed.subscribe()
-	defer s.feed.unsubscribe(sub)
-	if err := sub.run(ctx, fn, reconnect); err != nil {
+	sub := s.feed.Subscribe()
+	defer s.feed.Unsubscribe(sub)
+	if err := sub.Run(ctx, fn, reconnect); err != nil {
 		return fmt.Errorf("watch revocations: %w", err)
 	}
 	return nil

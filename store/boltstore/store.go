@@ -19,6 +19,7 @@ import (
 	bolterrors "go.etcd.io/bbolt/errors"
 
 	"authgate/store"
+	"authgate/store/localfeed"
 )
 
 // Buckets, created by Open.
@@ -48,7 +49,7 @@ type Store struct {
 	sweepInterval time.Duration
 	lockTimeout   time.Duration
 	log           *slog.Logger
-	feed          *feed
+	feed          *localfeed.Feed
 
 	stopSweep chan struct{}
 	swept     sync.WaitGroup
@@ -91,7 +92,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 		sweepInterval: time.Minute,
 		lockTimeout:   time.Second,
 		log:           slog.Default(),
-		feed:          newFeed(),
+		feed:          localfeed.New(),
 		stopSweep:     make(chan struct{}),
 	}
 	for _, o := range opts {
@@ -137,7 +138,7 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.stopSweep)
 		s.swept.Wait()
-		s.feed.close()
+		s.feed.Close()
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("close store: %w", err)
 		}

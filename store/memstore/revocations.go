@@ -22,7 +22,7 @@ func (s *Store) RevokeSession(ctx context.Context, sid string, until time.Time) 
 	if !now.Before(until) {
 		delete(s.revoked, sid)
 	}
-	s.feed.publish(sid, until)
+	s.feed.Publish(sid, until)
 	return nil
 }
 
@@ -48,10 +48,10 @@ func (s *Store) WatchRevocations(ctx context.Context, fn func(sid string, until 
 	if err := s.lock(ctx, "watch revocations"); err != nil {
 		return err
 	}
-	sub := s.feed.subscribe()
+	sub := s.feed.Subscribe()
 	s.mu.Unlock()
-	defer s.feed.unsubscribe(sub)
-	if err := sub.run(ctx, fn, reconnect); err != nil {
+	defer s.feed.Unsubscribe(sub)
+	if err := sub.Run(ctx, fn, reconnect); err != nil {
 		return fmt.Errorf("watch revocations: %w", err)
 	}
 	return nil

@@ -10,12 +10,13 @@ import (
 	"time"
 
 	"authgate/store"
+	"authgate/store/localfeed"
 )
 
 // Store is an in-memory store.Store. The zero value is not usable; call New.
 type Store struct {
 	now  func() time.Time
-	feed *feed
+	feed *localfeed.Feed
 
 	mu            sync.Mutex
 	closed        bool
@@ -47,7 +48,7 @@ const sweepEvery = time.Minute
 func New(opts ...Option) *Store {
 	s := &Store{
 		now:           time.Now,
-		feed:          newFeed(),
+		feed:          localfeed.New(),
 		users:         map[string]store.User{},
 		byName:        map[string]string{},
 		byEmail:       map[string]string{},
@@ -96,7 +97,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.feed.close()
+	s.feed.Close()
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"authgate/store"
+	"authgate/store/localfeed"
 	"authgate/store/storetest"
 )
 
@@ -82,7 +83,7 @@ func TestSlowWatcherIsToldToResyncInsteadOfBlockingRevokers(t *testing.T) {
 	go s.WatchRevocations(ctx, func(string, time.Time) { <-release }, func() { reconnects <- struct{}{} })
 	<-reconnects
 	// The watcher blocks in its first callback; twice the queue must not block.
-	for i := range 2*queueSize + 1 {
+	for i := range 2*localfeed.QueueSize + 1 {
 		if err := s.RevokeSession(context.Background(), string(rune(i)), time.Now().Add(time.Hour)); err != nil {
 			t.Fatalf("RevokeSession: %v", err)
 		}
