@@ -97,9 +97,13 @@ func newIDPrefix() string {
 	return hex.EncodeToString(b[:])
 }
 
-// newRequestID is unique per instance start and cheap on the hot path.
+// newRequestID is unique per instance start and cheap on the hot path: one
+// allocation, the string itself.
 func newRequestID() string {
-	return idPrefix + "-" + strconv.FormatUint(idCounter.Add(1), 36)
+	var b [40]byte
+	id := append(b[:0], idPrefix...)
+	id = append(id, '-')
+	return string(strconv.AppendUint(id, idCounter.Add(1), 36))
 }
 
 func (g *Gateway) newApp() *fiber.App {
@@ -160,7 +164,11 @@ func (g *Gateway) serve(c *fiber.Ctx) (err error) {
 	}()
 	peer := peerAddr(c.Context().RemoteIP())
 	rq.peerTrusted = g.trusted.contains(peer)
-	rq.clientIP = g.trusted.clientIP(peer, xffValue(c)).String()
+	if rq.peerTrusted {
+		rq.clientIP = g.trusted.clientIP(peer, xffValue(c)).String()
+	} else {
+		rq.clientIP = peer.String() // anybody else's X-Forwarded-For is not read
+	}
 
 	path, query, perr := g.target(c)
 	if perr != nil {
@@ -170,9 +178,20 @@ func (g *Gateway) serve(c *fiber.Ctx) (err error) {
 	rq.path, rq.query = path, query
 	if r, id := g.routes.lookup(path); r != nil {
 		rq.route = r.name
-		return g.serveOwn(c, &rq, r, id)
+		return g.serveOwnCopy(c, &rq, r, id)
 	}
 	return g.proxyRequest(c, &rq)
+}
+
+// serveOwnCopy runs an own route on a copy of rq that is copied back when it
+// returns or panics. Own handlers are called through func values, so the
+// request they get escapes to the heap; the copy keeps serve's rq, and so
+// every proxied request, off it.
+func (g *Gateway) serveOwnCopy(c *fiber.Ctx, rq *request, r *route, id string) error {
+	own := new(request)
+	*own = *rq
+	defer func() { *rq = *own }()
+	return g.serveOwn(c, own, r, id)
 }
 
 // target normalizes the raw request target (SPEC section 4).
