@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 
 	"authgate/auth"
 	"authgate/gateway/rules"
@@ -13,16 +14,22 @@ import (
 // bearer returns the access token of the request: the Authorization Bearer
 // header (when transport.bearer), else the access cookie (when cookies are
 // enabled). Never the query string.
+//
+// The string shares the request's header buffer, which fasthttp reuses for
+// the next request on the connection: it is valid only while this request
+// is answered and must not be kept (Verifier.Authenticate copies the tokens
+// it caches). Copying it would cost an allocation of the token's size on
+// every authenticated request.
 func (g *Gateway) bearer(c *fiber.Ctx) string {
 	if g.cfg.Transport.Bearer == nil || *g.cfg.Transport.Bearer {
 		h := c.Request().Header.Peek(fiber.HeaderAuthorization)
-		if len(h) > 7 && strings.EqualFold(string(h[:7]), "bearer ") {
-			return strings.TrimSpace(string(h[7:]))
+		if len(h) > 7 && strings.EqualFold(utils.UnsafeString(h[:7]), "bearer ") {
+			return strings.TrimSpace(utils.UnsafeString(h[7:]))
 		}
 	}
 	if ck := g.cfg.Transport.Cookies; ck.Enabled {
 		if v := c.Request().Header.Cookie(ck.AccessName); len(v) > 0 {
-			return string(v)
+			return utils.UnsafeString(v)
 		}
 	}
 	return ""
@@ -68,13 +75,13 @@ func (g *Gateway) authenticateFull(c *fiber.Ctx, rq *request) (*auth.Claims, err
 func (g *Gateway) decide(c *fiber.Ctx, rq *request, d rules.Decision) (*auth.Claims, error) {
 	switch d.Policy {
 	case rules.PolicyDeny:
-		g.metrics.decisions.WithLabelValues("deny").Inc()
+		g.metrics.decided.deny.Inc()
 		if d.Rule < 0 {
 			return nil, problem(ProblemDenied, "no rule allows this request (default_policy deny)")
 		}
 		return nil, problem(ProblemDenied, "denied by rule")
 	case rules.PolicyPublic:
-		g.metrics.decisions.WithLabelValues("public").Inc()
+		g.metrics.decided.public.Inc()
 		if g.bearer(c) == "" {
 			return nil, nil
 		}
@@ -86,13 +93,13 @@ func (g *Gateway) decide(c *fiber.Ctx, rq *request, d rules.Decision) (*auth.Cla
 	}
 	claims, err := g.authenticateFull(c, rq)
 	if err != nil {
-		g.metrics.decisions.WithLabelValues("unauthenticated").Inc()
+		g.metrics.decided.unauthenticated.Inc()
 		return nil, err
 	}
 	if !d.Allows(claims.Roles) {
-		g.metrics.decisions.WithLabelValues("forbidden").Inc()
+		g.metrics.decided.forbidden.Inc()
 		return nil, problem(ProblemForbidden, "requires one of the roles: "+strings.Join(d.Roles, ", "))
 	}
-	g.metrics.decisions.WithLabelValues("allow").Inc()
+	g.metrics.decided.allow.Inc()
 	return claims, nil
 }

@@ -81,6 +81,9 @@ func (g *Gateway) identity(cl *auth.Claims) []proxy.Header {
 // forwardedFor appends the peer to a trusted proxy's X-Forwarded-For and
 // replaces anybody else's.
 func (g *Gateway) forwardedFor(c *fiber.Ctx, rq *request) string {
+	if !rq.peerTrusted && rq.clientIP != "" {
+		return rq.clientIP // serve set it to the peer itself
+	}
 	peer := peerAddr(c.Context().RemoteIP()).String()
 	if rq.peerTrusted {
 		if prior := xffValue(c); prior != "" {
@@ -119,7 +122,7 @@ func (g *Gateway) forwardedHost(c *fiber.Ctx, rq *request) string {
 // pass. The original method and URI are believed only from trusted proxies.
 func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
 	if !rq.peerTrusted {
-		g.metrics.decisions.WithLabelValues("untrusted_peer").Inc()
+		g.metrics.decided.untrustedPeer.Inc()
 		return problem(ProblemDenied, "forward-auth headers are only believed from trusted_proxies; "+
 			peerAddr(c.Context().RemoteIP()).String()+" is not one")
 	}

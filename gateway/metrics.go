@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +18,14 @@ type metrics struct {
 	logins      *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
 	decisions   *prometheus.CounterVec
+
+	// decided are the authgate_decisions_total series, by result.
+	decided struct {
+		allow, deny, public, unauthenticated, forbidden, untrustedPeer lazyCounter
+	}
+	// routes maps a route label to its request series; copied on write.
+	routes   atomic.Pointer[map[string]*routeSeries]
+	routesMu sync.Mutex
 }
 
 func newMetrics() *metrics {
@@ -43,6 +53,17 @@ func newMetrics() *metrics {
 			Help: "Rule decisions for proxied and forward-auth requests, by result.",
 		}, []string{"result"}),
 	}
+	d := &m.decided
+	for _, lc := range []struct {
+		c     *lazyCounter
+		label string
+	}{
+		{&d.allow, "allow"}, {&d.deny, "deny"}, {&d.public, "public"},
+		{&d.unauthenticated, "unauthenticated"}, {&d.forbidden, "forbidden"}, {&d.untrustedPeer, "untrusted_peer"},
+	} {
+		lc.c.vec, lc.c.label = m.decisions, lc.label
+	}
+	m.routes.Store(&map[string]*routeSeries{})
 	m.registry.MustRegister(m.requests, m.duration, m.logins, m.rateLimited, m.decisions,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -50,8 +71,74 @@ func newMetrics() *metrics {
 
 // observe records one answered request.
 func (m *metrics) observe(route string, status int, d time.Duration) {
-	m.requests.WithLabelValues(route, statusText(status)).Inc()
-	m.duration.WithLabelValues(route).Observe(d.Seconds())
+	rs := m.route(route)
+	rs.requests(status).Inc()
+	rs.duration().Observe(d.Seconds())
+}
+
+// lazyCounter is one series of a CounterVec, looked up on first use and
+// then kept: the hot path skips the vector's label hashing and lock, and the
+// series still appears in /metrics only once it has been counted.
+type lazyCounter struct {
+	vec   *prometheus.CounterVec
+	label string
+	once  sync.Once
+	c     prometheus.Counter
+}
+
+// Inc adds one to the series.
+func (l *lazyCounter) Inc() {
+	l.once.Do(func() { l.c = l.vec.WithLabelValues(l.label) })
+	l.c.Inc()
+}
+
+// routeSeries are the request series of one route label, each looked up on
+// first use and then kept.
+type routeSeries struct {
+	m     *metrics
+	label string
+	once  sync.Once
+	dur   prometheus.Observer
+	codes [len(statusTexts)]atomic.Pointer[prometheus.Counter]
+}
+
+// route returns the series of a route label; the labels are the gateway's
+// few route names, so the map stays small.
+func (m *metrics) route(label string) *routeSeries {
+	if rs, ok := (*m.routes.Load())[label]; ok {
+		return rs
+	}
+	m.routesMu.Lock()
+	defer m.routesMu.Unlock()
+	old := *m.routes.Load()
+	if rs, ok := old[label]; ok {
+		return rs
+	}
+	rs := &routeSeries{m: m, label: label}
+	next := make(map[string]*routeSeries, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[label] = rs
+	m.routes.Store(&next)
+	return rs
+}
+
+func (rs *routeSeries) duration() prometheus.Observer {
+	rs.once.Do(func() { rs.dur = rs.m.duration.WithLabelValues(rs.label) })
+	return rs.dur
+}
+
+func (rs *routeSeries) requests(status int) prometheus.Counter {
+	if status < 0 || status >= len(rs.codes) {
+		return rs.m.requests.WithLabelValues(rs.label, statusText(status))
+	}
+	if c := rs.codes[status].Load(); c != nil {
+		return *c
+	}
+	c := rs.m.requests.WithLabelValues(rs.label, statusTexts[status])
+	rs.codes[status].Store(&c) // a racing store holds the same series
+	return c
 }
 
 var statusTexts = func() (t [600]string) {
