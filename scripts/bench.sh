@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# bench.sh measures what authgate costs in front of an upstream, next to
+# nginx's plain proxy_pass to the same upstream, all on 127.0.0.1.
+#
+# Run it from the repository root:   scripts/bench.sh
+#
+# Targets, each driven by wrk with the same threads and connections:
+#   direct         the upstream itself: nginx answering `return 200 "ok"`
+#   nginx          a second nginx, proxy_pass to that upstream (keepalive 64)
+#   authgate       authgate proxying to it, rule /** authenticated, with
+#                  Authorization: Bearer <token>; log.level info (one line per
+#                  request, stderr appended to .bench/authgate-info.log)
+#   authgate-warn  the same with log.level warn (no request log lines)
+#
+# Environment (defaults in brackets):
+#   DURATION [10s]  wrk duration per target and run
+#   WARMUP   [2s]   wrk warm-up per target before the first run
+#   THREADS  [2]    wrk threads        CONNS [64]  wrk connections
+#   RUNS     [1]    runs per target; the table shows the median by req/s
+#   UPSTREAM_PORT [18081]  NGINX_PORT [18082]
+#   AUTHGATE_PORT [18083]  AUTHGATE_WARN_PORT [18084]
+#
+# For each target the table shows req/s, the p50 and p99 latency, the CPU
+# time the server under test spent per request, and the req/s ratios to nginx
+# and to the upstream alone.
+#
+# Every process started here is stopped on exit. Nothing but 127.0.0.1 is
+# ever contacted. Needs go, wrk, nginx and curl.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+WARMUP=${WARMUP:-2s}
+THREADS=${THREADS:-2}
+CONNS=${CONNS:-64}
+RUNS=${RUNS:-1}
+UPSTREAM_PORT=${UPSTREAM_PORT:-18081}
+NGINX_PORT=${NGINX_PORT:-18082}
+AUTHGATE_PORT=${AUTHGATE_PORT:-18083}
+AUTHGATE_WARN_PORT=${AUTHGATE_WARN_PORT:-18084}
+HOST=127.0.0.1
+B=.bench
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+
+[[ -f go.mod ]] && grep -q '^module authgate$' go.mod || die "run me from the authgate repository root"
+missing=()
+for tool in go wrk nginx curl; do
+	command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+	die "missing: ${missing[*]}; install wrk, nginx and curl with: apt-get install wrk nginx-light curl"
+fi
+
+port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$AUTHGATE_PORT" "$AUTHGATE_WARN_PORT"; do
+	! port_busy "$p" || die "port $HOST:$p is in use; choose others with UPSTREAM_PORT, NGINX_PORT, AUTHGATE_PORT, AUTHGATE_WARN_PORT"
+done
+
+pids=()
+cleanup() {
+	local pid
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$B/tmp"
+B=$(cd "$B" && pwd)
+rm -rf "$B/data-info" "$B/data-warn"
+
+echo "== build"
+go build -o "$B/authgate" .
+
+# wait_http URL: until something answers on it (any status), at most 10s.
+wait_http() {
+	local i
+	for i in $(seq 100); do
+		curl -s -o /dev/null --max-time 1 "$1" && return 0
+		sleep 0.1
+	done
+	die "nothing answers on $1; see the logs in $B"
+}
+
+# nginx_conf NAME PORT HTTP_EXTRA LOCATION_BODY: a self-contained nginx config.
+nginx_conf() {
+	cat >"$B/$1.conf" <<EOF
+worker_processes auto;
+daemon off;
+pid $B/$1.pid;
+error_log $B/$1-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    keepalive_timeout 65s;
+    client_body_temp_path $B/tmp/$1-body;
+    proxy_temp_path $B/tmp/$1-proxy;
+    fastcgi_temp_path $B/tmp/$1-fastcgi;
+    uwsgi_temp_path $B/tmp/$1-uwsgi;
+    scgi_temp_path $B/tmp/$1-scgi;
+    ${3:-}
+    server {
+        listen $HOST:$2;
+        location / {
+            $4
+        }
+    }
+}
+EOF
+}
+
+echo "== upstream: nginx return 200 \"ok\" on $HOST:$UPSTREAM_PORT"
+nginx_conf upstream "$UPSTREAM_PORT" "" 'default_type text/plain; return 200 "ok";'
+nginx -p "$B" -c "$B/upstream.conf" -e "$B/upstream-error.log" &
+pids+=($!)
+declare -A server=([direct]=$!)
+
+echo "== nginx: proxy_pass on $HOST:$NGINX_PORT"
+nginx_conf proxy "$NGINX_PORT" \
+	"upstream u { server $HOST:$UPSTREAM_PORT; keepalive 64; keepalive_requests 1000000; }" \
+	'proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection "";'
+nginx -p "$B" -c "$B/proxy.conf" -e "$B/proxy-error.log" &
+pids+=($!)
+server[nginx]=$!
+
+PASSWORD=bench-password-$RANDOM$RANDOM
+HASH=$(printf '%s\n' "$PASSWORD" | "$B/authgate" hash-password)
+
+# start_authgate NAME PORT LEVEL TARGET
+start_authgate() {
+	cat >"$B/$1.yaml" <<EOF
+listen: "$HOST:$2"
+data_dir: $B/data-$1   # the embedded store and the generated signing key
+log: {level: $3}
+upstreams:
+  default: http://$HOST:$UPSTREAM_PORT
+tokens: {access_ttl: 2h}
+users:
+  seed:
+    - {username: bench, password_hash: "$HASH", email: bench@example.com, roles: [user]}
+rules:
+  - {path: /**, policy: authenticated}
+EOF
+	"$B/authgate" check -config "$B/$1.yaml" >/dev/null
+	: >"$B/authgate-$1.log"
+	"$B/authgate" -config "$B/$1.yaml" 2>>"$B/authgate-$1.log" &
+	pids+=($!)
+	server[$4]=$!
+}
+
+echo "== authgate on $HOST:$AUTHGATE_PORT (log info) and $HOST:$AUTHGATE_WARN_PORT (log warn)"
+start_authgate info "$AUTHGATE_PORT" info authgate
+start_authgate warn "$AUTHGATE_WARN_PORT" warn authgate-warn
+
+wait_http "http://$HOST:$UPSTREAM_PORT/"
+wait_http "http://$HOST:$NGINX_PORT/"
+wait_http "http://$HOST:$AUTHGATE_PORT/healthz"
+wait_http "http://$HOST:$AUTHGATE_WARN_PORT/healthz"
+
+# login PORT: prints an access token.
+login() {
+	local body tok
+	body=$(curl -s --max-time 10 -H 'Content-Type: application/json' \
+		-d "{\"username\":\"bench\",\"password\":\"$PASSWORD\"}" "http://$HOST:$1/auth")
+	tok=$(printf '%s' "$body" | sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p')
+	[[ -n $tok ]] || die "login on $HOST:$1 failed: $body"
+	printf '%s' "$tok"
+}
+TOKEN_INFO=$(login "$AUTHGATE_PORT")
+TOKEN_WARN=$(login "$AUTHGATE_WARN_PORT")
+
+# The authenticated path must answer 200 "ok", not a fast 401.
+for t in "$AUTHGATE_PORT $TOKEN_INFO" "$AUTHGATE_WARN_PORT $TOKEN_WARN"; do
+	set -- $t
+	got=$(curl -s --max-time 5 -H "Authorization: Bearer $2" "http://$HOST:$1/bench/ping")
+	[[ $got == ok ]] || die "authgate on $HOST:$1 answered $got instead of ok"
+done
+got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$AUTHGATE_PORT/bench/ping")
+[[ $got == 401 ]] || die "authgate answered $got without a token; the rule is not enforced"
+
+names=(direct nginx authgate authgate-warn)
+declare -A url=(
+	[direct]="http://$HOST:$UPSTREAM_PORT/bench/ping"
+	[nginx]="http://$HOST:$NGINX_PORT/bench/ping"
+	[authgate]="http://$HOST:$AUTHGATE_PORT/bench/ping"
+	[authgate-warn]="http://$HOST:$AUTHGATE_WARN_PORT/bench/ping"
+)
+declare -A auth=([authgate]="Bearer $TOKEN_INFO" [authgate-warn]="Bearer $TOKEN_WARN")
+
+# cpu_ticks PID: user+system CPU time of PID and its children (the nginx
+# workers), in clock ticks.
+cpu_ticks() {
+	local t=0 p
+	for p in "$1" $(pgrep -P "$1" || true); do
+		[[ -r /proc/$p/stat ]] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
+	done
+	echo "$t"
+}
+TICK=$(getconf CLK_TCK)
+
+# run_wrk NAME DURATION: prints "req/s p50_ms p99_ms cpu_us_per_request" or
+# dies on errors. The CPU is that of the server under test only (the
+# upstream for direct; the proxy, not its upstream, for the others).
+run_wrk() {
+	local args=(-t"$THREADS" -c"$CONNS" -d"$2" --latency)
+	[[ -n ${auth[$1]:-} ]] && args+=(-H "Authorization: ${auth[$1]}")
+	local out c0 c1
+	c0=$(cpu_ticks "${server[$1]}")
+	out=$(wrk "${args[@]}" "${url[$1]}") || die "wrk on $1 failed"
+	c1=$(cpu_ticks "${server[$1]}")
+	if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+		echo "$out" >&2
+		die "$1 answered non-2xx responses"
+	fi
+	awk -v ticks=$((c1 - c0)) -v hz="$TICK" '
+		function ms(v) {
+			if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
+			if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
+			if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
+			if (v ~ /m$/) return substr(v, 1, length(v) - 1) * 60000
+			return v
+		}
+		$1 == "50%" { p50 = ms($2) }
+		$1 == "99%" { p99 = ms($2) }
+		$1 == "Requests/sec:" { rps = $2 }
+		$2 == "requests" && $3 == "in" { n = $1 }
+		/Socket errors/ { errs = $0 }
+		END {
+			if (errs != "") print "bench.sh: " errs > "/dev/stderr"
+			printf "%.0f %.3f %.3f %.1f\n", rps, p50, p99, n ? ticks / hz * 1e6 / n : 0
+		}' <<<"$out"
+}
+
+echo "== warm-up ($WARMUP each)"
+for n in "${names[@]}"; do
+	run_wrk "$n" "$WARMUP" >/dev/null
+done
+
+declare -A results
+echo "== measure: wrk -t$THREADS -c$CONNS -d$DURATION --latency, $RUNS run(s) per target, interleaved"
+for r in $(seq "$RUNS"); do
+	for n in "${names[@]}"; do
+		res=$(run_wrk "$n" "$DURATION")
+		echo "   run $r $n: $res (req/s p50_ms p99_ms cpu_us/req)"
+		results[$n]+="$res"$'\n'
+		[[ $n == authgate ]] && : >"$B/authgate-info.log" # keep the log file small
+	done
+done
+
+# median NAME: the run with the median req/s.
+median() {
+	printf '%s' "${results[$1]}" | sort -n -k1,1 | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
+}
+declare -A rps p50 p99 cpu
+for n in "${names[@]}"; do
+	read -r rps[$n] p50[$n] p99[$n] cpu[$n] <<<"$(median "$n")"
+done
+
+echo
+echo "load: $(uptime | sed 's/.*load average/load average/'), $(nproc) cores"
+printf '%-14s %10s %9s %9s %11s %9s %9s\n' target req/s p50_ms p99_ms cpu_us/req vs_nginx vs_direct
+for n in "${names[@]}"; do
+	printf '%-14s %10s %9s %9s %11s %9.2f %9.2f\n' "$n" "${rps[$n]}" "${p50[$n]}" "${p99[$n]}" "${cpu[$n]}" \
+		"$(awk -v a="${rps[$n]}" -v b="${rps[nginx]}" 'BEGIN { print a / b }')" \
+		"$(awk -v a="${rps[$n]}" -v b="${rps[direct]}" 'BEGIN { print a / b }')"
+done
+echo "(vs_* are req/s ratios; cpu_us/req is the CPU time of the server under test"
+echo " alone per request: the upstream for direct, the proxy for the others; all"
+echo " processes and wrk share the machine's cores. Logs and configs are in $B)"
