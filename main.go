@@ -191,7 +191,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: invalid config:\n%v\n", path, err)
 		return 1
 	}
-	log := newLogger(cfg.Log, stderr)
+	log, flush := newLogger(cfg.Log, stderr)
+	defer flush()
 	if err := serveConfig(ctx, cfg, log); err != nil {
 		log.Error("authgate stopped", "err", err.Error())
 		return 1
@@ -250,14 +251,4 @@ func listen(cfg *config.Config) (net.Listener, error) {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), nil
-}
-
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
