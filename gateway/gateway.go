@@ -131,6 +131,10 @@ func (g *Gateway) buildProxies() error {
 			ResponseTimeout: u.ResponseTimeout,
 			MaxConns:        u.MaxConnsPerHost,
 			Logger:          g.log,
+			// The server's timeouts, so the proxy need not copy Fiber's
+			// config on every request.
+			ClientReadTimeout:  g.cfg.Server.ReadTimeout,
+			ClientWriteTimeout: g.cfg.Server.WriteTimeout,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)

@@ -93,6 +93,10 @@ type Options struct {
 	// TLSConfig is used for an https upstream. Default: system roots and the
 	// URL's host as server name.
 	TLSConfig *tls.Config
+	// ClientReadTimeout and ClientWriteTimeout are the server's read and
+	// write timeouts, applied per body read and write ("no byte for this
+	// long"). Zero: read from the Fiber app's config on each request.
+	ClientReadTimeout, ClientWriteTimeout time.Duration
 }
 
 const (
@@ -112,6 +116,8 @@ type Proxy struct {
 	tlsConfig       *tls.Config
 	dialTimeout     time.Duration
 	responseTimeout time.Duration
+	clientRead      time.Duration
+	clientWrite     time.Duration
 	client          *fasthttp.HostClient
 	log             *slog.Logger
 	pooled          sync.Map // local address -> *headerDeadlineConn
@@ -149,6 +155,8 @@ func New(o Options) (*Proxy, error) {
 		addr:            u.Host,
 		dialTimeout:     o.DialTimeout,
 		responseTimeout: o.ResponseTimeout,
+		clientRead:      o.ClientReadTimeout,
+		clientWrite:     o.ClientWriteTimeout,
 		log:             o.Logger,
 		tunnels:         make(map[net.Conn]struct{}),
 	}
@@ -234,22 +242,26 @@ func (p *Proxy) Forward(c *fiber.Ctx, r *Request) error {
 		return fmt.Errorf("forward to %s: %w", p.target, err)
 	}
 	fctx := c.Context()
-	cfg := c.App().Config()
+	readTimeout, writeTimeout := p.clientRead, p.clientWrite
+	if readTimeout == 0 && writeTimeout == 0 {
+		cfg := c.App().Config() // copies a large struct: configure the options instead
+		readTimeout, writeTimeout = cfg.ReadTimeout, cfg.WriteTimeout
+	}
 	if isWebSocketUpgrade(&fctx.Request.Header) {
-		return p.forwardUpgrade(fctx, r, cfg.WriteTimeout)
+		return p.forwardUpgrade(fctx, r, writeTimeout)
 	}
 
 	out := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(out)
 	p.buildRequest(out, fctx, r, false)
-	body := attachBody(out, fctx, cfg.ReadTimeout)
+	body := attachBody(out, fctx, readTimeout)
 
 	resp := fasthttp.AcquireResponse()
 	if err := p.client.Do(out, resp); err != nil {
 		fasthttp.ReleaseResponse(resp)
 		return p.failure(err, body)
 	}
-	p.relayResponse(fctx, resp, nil, cfg.WriteTimeout)
+	p.relayResponse(fctx, resp, nil, writeTimeout)
 	return nil
 }
 
