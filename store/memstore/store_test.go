@@ -20,36 +20,7 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	ctx := context.Background()
-	for _, tc := range []struct {
-		name string
-		call func() error
-	}{
-		{"Ping", func() error { return s.Ping(ctx) }},
-		{"CreateUser", func() error { return s.CreateUser(ctx, store.User{ID: "u", Username: "u"}) }},
-		{"GetUser", func() error { _, err := s.GetUser(ctx, "u"); return err }},
-		{"GetUserByUsername", func() error { _, err := s.GetUserByUsername(ctx, "u"); return err }},
-		{"GetUserByEmail", func() error { _, err := s.GetUserByEmail(ctx, "u@x"); return err }},
-		{"UpdateUser", func() error { return s.UpdateUser(ctx, store.User{ID: "u"}) }},
-		{"DeleteUser", func() error { return s.DeleteUser(ctx, "u") }},
-		{"ListUsers", func() error { _, _, err := s.ListUsers(ctx, "", 10); return err }},
-		{"CreateSession", func() error { return s.CreateSession(ctx, store.Session{ID: "s"}) }},
-		{"RotateRefresh", func() error { _, err := s.RotateRefresh(ctx, "s", "a", "b", time.Now()); return err }},
-		{"GetSession", func() error { _, err := s.GetSession(ctx, "s"); return err }},
-		{"DeleteSession", func() error { return s.DeleteSession(ctx, "s") }},
-		{"UserSessions", func() error { _, err := s.UserSessions(ctx, "u"); return err }},
-		{"RevokeSession", func() error { return s.RevokeSession(ctx, "s", time.Now().Add(time.Hour)) }},
-		{"RevokedSessions", func() error { _, err := s.RevokedSessions(ctx); return err }},
-		{"WatchRevocations", func() error { return s.WatchRevocations(ctx, func(string, time.Time) {}, func() {}) }},
-		{"PutOneTime", func() error { return s.PutOneTime(ctx, "p", "h", "u", time.Now().Add(time.Hour)) }},
-		{"ConsumeOneTime", func() error { _, err := s.ConsumeOneTime(ctx, "p", "h"); return err }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := tc.call(); !errors.Is(err, store.ErrUnavailable) {
-				t.Fatalf("%s on a closed store = %v, want ErrUnavailable", tc.name, err)
-			}
-		})
-	}
+	storetest.RunUnavailable(t, s, true)
 }
 
 func TestCloseEndsRunningWatches(t *testing.T) {
