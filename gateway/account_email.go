@@ -34,6 +34,15 @@ func (g *Gateway) decodeEmail(c *fiber.Ctx) (string, error) {
 // verified it, or none has; only an active account with the address
 // unverified gets a mail. Rate limits count every request alike.
 func (g *Gateway) requestVerification(c *fiber.Ctx, rq *request) error {
+	return g.mailLinkRequest(c, rq, purposeVerify, "verification request", func(u store.User) bool {
+		return u.Active && !u.EmailVerified
+	})
+}
+
+// mailLinkRequest is the shared body of the routes that mail a one-time
+// link to an address: the same 202 whatever the address, rate limits counted
+// alike, and a mail only to an account that wants it.
+func (g *Gateway) mailLinkRequest(c *fiber.Ctx, rq *request, purpose, what string, wants func(store.User) bool) error {
 	email, err := g.decodeEmail(c)
 	if err != nil {
 		return err
@@ -47,9 +56,9 @@ func (g *Gateway) requestVerification(c *fiber.Ctx, rq *request) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return fmt.Errorf("verification request: %w", err)
-	case u.Active && !u.EmailVerified:
-		g.sendLink(c, purposeVerify, u, u.Email)
+		return fmt.Errorf("%s: %w", what, err)
+	case wants(u):
+		g.sendLink(c, purpose, u, u.Email)
 	}
 	return sendStatus(c, fiber.StatusAccepted, acceptedStatus)
 }

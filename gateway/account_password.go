@@ -16,24 +16,9 @@ import (
 // request it answers 202 with the same body whatever the address; only an
 // active account with the address gets a reset mail.
 func (g *Gateway) forgotPassword(c *fiber.Ctx, rq *request) error {
-	email, err := g.decodeEmail(c)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := g.storeCtx(c)
-	defer cancel()
-	if err := g.takeMailLimits(ctx, c, rq, email); err != nil {
-		return err
-	}
-	u, err := g.st.GetUserByEmail(ctx, email)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return fmt.Errorf("password reset request: %w", err)
-	case u.Active:
-		g.sendLink(c, purposeReset, u, u.Email)
-	}
-	return sendStatus(c, fiber.StatusAccepted, acceptedStatus)
+	return g.mailLinkRequest(c, rq, purposeReset, "password reset request", func(u store.User) bool {
+		return u.Active
+	})
 }
 
 type resetRequest struct {
