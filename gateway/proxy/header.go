@@ -42,20 +42,7 @@ var foldTable = func() (t [256]byte) {
 
 // sameField reports whether the header name key names the field name for a
 // backend that ignores case and reads any separator as '-'.
-func sameField(key []byte, name string) bool {
-	if len(key) != len(name) {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		if foldTable[key[i]] != foldTable[name[i]] {
-			return false
-		}
-	}
-	return true
-}
-
-// sameFieldBytes is sameField for a name held as bytes.
-func sameFieldBytes(key, name []byte) bool {
+func sameField[N string | []byte](key []byte, name N) bool {
 	if len(key) != len(name) {
 		return false
 	}
@@ -174,7 +161,7 @@ func trimOWS(b []byte) []byte {
 // listed reports whether key is one of the Connection-listed names.
 func listed(key []byte, tokens [][]byte) bool {
 	for _, t := range tokens {
-		if sameFieldBytes(key, t) {
+		if sameField(key, t) {
 			return true
 		}
 	}
