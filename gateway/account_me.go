@@ -20,7 +20,7 @@ type patchMeRequest struct {
 // working, and the change counts against the mail rate limits. Tokens
 // already issued carry the old name and email until the next refresh.
 func (g *Gateway) patchMe(c *fiber.Ctx, rq *request) error {
-	claims, err := g.authenticateFull(c, rq)
+	claims, err := g.authenticateFull(rq)
 	if err != nil {
 		return err
 	}

@@ -135,7 +135,7 @@ type changePasswordRequest struct {
 // the calling session stays, and its next refresh gets a token without the
 // must-change flag, since refresh reads the user record.
 func (g *Gateway) changePassword(c *fiber.Ctx, rq *request) error {
-	claims, err := g.authenticate(c, rq)
+	claims, err := g.authenticate(rq)
 	if err != nil {
 		return err
 	}

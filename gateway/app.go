@@ -1,10 +1,12 @@
 package gateway
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -13,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 
 	"authgate/gateway/rules"
 )
@@ -84,6 +87,9 @@ type request struct {
 	peerTrusted bool
 	user        string // sub, for the log line
 	start       time.Time
+	hdr         *fasthttp.RequestHeader // the client's request head
+	peer        netip.Addr              // the connection's remote address
+	tls         bool                    // the client connection is TLS
 }
 
 var (
@@ -148,8 +154,9 @@ func (g *Gateway) metricsHandler() fiber.Handler {
 // serve is the single entry point: every request is normalized once, then
 // answered by an own route or decided by the rules and proxied.
 func (g *Gateway) serve(c *fiber.Ctx) (err error) {
-	rq := request{start: time.Now(), route: "proxy"}
-	rq.id = g.requestID(c)
+	fctx := c.Context()
+	rq := request{start: time.Now(), route: "proxy", hdr: &fctx.Request.Header, tls: fctx.IsTLS(), peer: peerAddr(fctx.RemoteIP())}
+	g.identify(&rq)
 	c.Set("X-Request-Id", rq.id)
 	defer func() {
 		if r := recover(); r != nil {
@@ -162,15 +169,7 @@ func (g *Gateway) serve(c *fiber.Ctx) (err error) {
 		}
 		g.finish(c, &rq)
 	}()
-	peer := peerAddr(c.Context().RemoteIP())
-	rq.peerTrusted = g.trusted.contains(peer)
-	if rq.peerTrusted {
-		rq.clientIP = g.trusted.clientIP(peer, xffValue(c)).String()
-	} else {
-		rq.clientIP = peer.String() // anybody else's X-Forwarded-For is not read
-	}
-
-	path, query, perr := g.target(c)
+	path, query, perr := g.target(rq.hdr)
 	if perr != nil {
 		rq.route = "invalid"
 		return perr
@@ -194,15 +193,27 @@ func (g *Gateway) serveOwnCopy(c *fiber.Ctx, rq *request, r *route, id string) e
 	return g.serveOwn(c, own, r, id)
 }
 
+// identify sets the request ID, whether the peer is a trusted proxy and the
+// client's address.
+func (g *Gateway) identify(rq *request) {
+	rq.peerTrusted = g.trusted.contains(rq.peer)
+	rq.id = g.requestID(rq)
+	if rq.peerTrusted {
+		rq.clientIP = g.trusted.clientIP(rq.peer, xffValue(rq.hdr)).String()
+	} else {
+		rq.clientIP = rq.peer.String() // anybody else's X-Forwarded-For is not read
+	}
+}
+
 // target normalizes the raw request target (SPEC section 4).
-func (g *Gateway) target(c *fiber.Ctx) (string, string, error) {
-	raw := c.Request().Header.RequestURI()
+func (g *Gateway) target(h *fasthttp.RequestHeader) (string, string, error) {
+	raw := h.RequestURI()
 	if len(raw) > 0 && raw[0] != '/' {
 		host, rest, ok := rules.SplitAbsolute(raw)
 		if !ok {
 			return "", "", problem(ProblemInvalidPath, "request target must be a path")
 		}
-		if !strings.EqualFold(host, string(c.Request().Header.Host())) {
+		if !strings.EqualFold(host, string(h.Host())) {
 			return "", "", problem(ProblemInvalidPath, "absolute-form target names another host than Host")
 		}
 		raw = rest
@@ -237,24 +248,24 @@ type localKey int
 const localID localKey = 0
 
 // requestID keeps a trusted proxy's X-Request-Id, else makes one.
-func (g *Gateway) requestID(c *fiber.Ctx) string {
-	if v := c.Request().Header.Peek("X-Request-Id"); len(v) > 0 && len(v) <= 128 && g.trusted.contains(peerAddr(c.Context().RemoteIP())) {
+func (g *Gateway) requestID(rq *request) string {
+	if v := rq.hdr.Peek("X-Request-Id"); len(v) > 0 && len(v) <= 128 && rq.peerTrusted {
 		return string(v)
 	}
 	return newRequestID()
 }
 
 // xffValue joins every X-Forwarded-For header the client sent.
-func xffValue(c *fiber.Ctx) string {
+func xffValue(h *fasthttp.RequestHeader) string {
 	var out string
-	c.Request().Header.VisitAll(func(k, v []byte) {
+	for k, v := range h.All() {
 		if strings.EqualFold(string(k), fiber.HeaderXForwardedFor) {
 			if out != "" {
 				out += ","
 			}
 			out += string(v)
 		}
-	})
+	}
 	return out
 }
 
@@ -263,13 +274,17 @@ func (g *Gateway) finish(c *fiber.Ctx, rq *request) {
 	d := time.Since(rq.start)
 	status := c.Response().StatusCode()
 	g.metrics.observe(rq.route, status, d)
-	if !g.log.Enabled(c.UserContext(), slog.LevelInfo) {
-		return
+	if g.log.Enabled(c.UserContext(), slog.LevelInfo) {
+		g.logRequest(c.UserContext(), rq, c.Method(), pathForLog(rq, c), status, d)
 	}
-	g.log.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
+}
+
+// logRequest writes the one log line of a request.
+func (g *Gateway) logRequest(ctx context.Context, rq *request, method, path string, status int, d time.Duration) {
+	g.log.LogAttrs(ctx, slog.LevelInfo, "request",
 		slog.String("id", rq.id),
-		slog.String("method", c.Method()),
-		slog.String("path", pathForLog(rq, c)),
+		slog.String("method", method),
+		slog.String("path", path),
 		slog.Int("status", status),
 		slog.Duration("duration", d),
 		slog.String("ip", rq.clientIP),

@@ -6,6 +6,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
+	"github.com/valyala/fasthttp"
 
 	"authgate/auth"
 	"authgate/gateway/rules"
@@ -20,15 +21,15 @@ import (
 // is answered and must not be kept (Verifier.Authenticate copies the tokens
 // it caches). Copying it would cost an allocation of the token's size on
 // every authenticated request.
-func (g *Gateway) bearer(c *fiber.Ctx) string {
+func (g *Gateway) bearer(hdr *fasthttp.RequestHeader) string {
 	if g.cfg.Transport.Bearer == nil || *g.cfg.Transport.Bearer {
-		h := c.Request().Header.Peek(fiber.HeaderAuthorization)
+		h := hdr.Peek(fiber.HeaderAuthorization)
 		if len(h) > 7 && strings.EqualFold(utils.UnsafeString(h[:7]), "bearer ") {
 			return strings.TrimSpace(utils.UnsafeString(h[7:]))
 		}
 	}
 	if ck := g.cfg.Transport.Cookies; ck.Enabled {
-		if v := c.Request().Header.Cookie(ck.AccessName); len(v) > 0 {
+		if v := hdr.Cookie(ck.AccessName); len(v) > 0 {
 			return utils.UnsafeString(v)
 		}
 	}
@@ -36,8 +37,8 @@ func (g *Gateway) bearer(c *fiber.Ctx) string {
 }
 
 // authenticate verifies the request's access token.
-func (g *Gateway) authenticate(c *fiber.Ctx, rq *request) (*auth.Claims, error) {
-	tok := g.bearer(c)
+func (g *Gateway) authenticate(rq *request) (*auth.Claims, error) {
+	tok := g.bearer(rq.hdr)
 	if tok == "" {
 		return nil, problem(ProblemUnauthenticated, "send an access token as Authorization: Bearer")
 	}
@@ -58,8 +59,8 @@ func (g *Gateway) authenticate(c *fiber.Ctx, rq *request) (*auth.Claims, error) 
 
 // authenticateFull also refuses a token that is only good for changing the
 // password (must-change flag).
-func (g *Gateway) authenticateFull(c *fiber.Ctx, rq *request) (*auth.Claims, error) {
-	claims, err := g.authenticate(c, rq)
+func (g *Gateway) authenticateFull(rq *request) (*auth.Claims, error) {
+	claims, err := g.authenticate(rq)
 	if err != nil {
 		return nil, err
 	}
@@ -71,35 +72,54 @@ func (g *Gateway) authenticateFull(c *fiber.Ctx, rq *request) (*auth.Claims, err
 
 // decide applies a rule decision to the request: nil claims and nil error
 // for a public rule without a (valid) token; claims when allowed; a problem
-// otherwise.
-func (g *Gateway) decide(c *fiber.Ctx, rq *request, d rules.Decision) (*auth.Claims, error) {
+// otherwise. It counts the outcome in authgate_decisions_total.
+func (g *Gateway) decide(rq *request, d rules.Decision) (*auth.Claims, error) {
+	claims, out, err := g.judge(rq, d)
+	out.counter(g.metrics).Inc()
+	return claims, err
+}
+
+// outcome is the result label of a decision.
+type outcome uint8
+
+const (
+	outcomeAllow outcome = iota
+	outcomePublic
+	outcomeDeny
+	outcomeUnauthenticated
+	outcomeForbidden
+)
+
+func (o outcome) counter(m *metrics) *lazyCounter {
+	d := &m.decided
+	return [...]*lazyCounter{&d.allow, &d.public, &d.deny, &d.unauthenticated, &d.forbidden}[o]
+}
+
+// judge is decide without the metric: the fast path judges a request before
+// it knows whether it serves it.
+func (g *Gateway) judge(rq *request, d rules.Decision) (*auth.Claims, outcome, error) {
 	switch d.Policy {
 	case rules.PolicyDeny:
-		g.metrics.decided.deny.Inc()
 		if d.Rule < 0 {
-			return nil, problem(ProblemDenied, "no rule allows this request (default_policy deny)")
+			return nil, outcomeDeny, problem(ProblemDenied, "no rule allows this request (default_policy deny)")
 		}
-		return nil, problem(ProblemDenied, "denied by rule")
+		return nil, outcomeDeny, problem(ProblemDenied, "denied by rule")
 	case rules.PolicyPublic:
-		g.metrics.decided.public.Inc()
-		if g.bearer(c) == "" {
-			return nil, nil
+		if g.bearer(rq.hdr) == "" {
+			return nil, outcomePublic, nil
 		}
-		claims, err := g.authenticateFull(c, rq)
+		claims, err := g.authenticateFull(rq)
 		if err != nil {
-			return nil, nil // a bad token on a public route is ignored, not trusted
+			return nil, outcomePublic, nil // a bad token on a public route is ignored, not trusted
 		}
-		return claims, nil
+		return claims, outcomePublic, nil
 	}
-	claims, err := g.authenticateFull(c, rq)
+	claims, err := g.authenticateFull(rq)
 	if err != nil {
-		g.metrics.decided.unauthenticated.Inc()
-		return nil, err
+		return nil, outcomeUnauthenticated, err
 	}
 	if !d.Allows(claims.Roles) {
-		g.metrics.decided.forbidden.Inc()
-		return nil, problem(ProblemForbidden, "requires one of the roles: "+strings.Join(d.Roles, ", "))
+		return nil, outcomeForbidden, problem(ProblemForbidden, "requires one of the roles: "+strings.Join(d.Roles, ", "))
 	}
-	g.metrics.decided.allow.Inc()
-	return claims, nil
+	return claims, outcomeAllow, nil
 }

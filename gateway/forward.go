@@ -12,20 +12,20 @@ import (
 	"authgate/gateway/rules"
 )
 
-// hostOf is the Host the client asked for, lower case.
-func hostOf(c *fiber.Ctx) string {
-	return string(c.Request().Header.Host())
+// hostOf is the Host the client asked for.
+func hostOf(h *fasthttp.RequestHeader) string {
+	return string(h.Host())
 }
 
 // proxyRequest decides a request by the rules and forwards it.
 func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
-	d := g.rules.Match(c.Method(), hostOf(c), rq.path)
-	claims, err := g.decide(c, rq, d)
+	d := g.rules.Match(c.Method(), hostOf(rq.hdr), rq.path)
+	claims, err := g.decide(rq, d)
 	if err != nil {
 		return err
 	}
 	px := g.proxies[d.Upstream]
-	req := g.proxyHeaders(c, rq, claims)
+	req := g.proxyHeaders(rq, claims)
 	err = px.Forward(c, &req)
 	switch {
 	case errors.Is(err, proxy.ErrUpstreamTimeout):
@@ -39,15 +39,15 @@ func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
 // proxyHeaders is what the gateway adds to the upstream request: the
 // authorized path and query, the identity headers of claims (nil: none),
 // the names to strip and the X-Forwarded-* values.
-func (g *Gateway) proxyHeaders(c *fiber.Ctx, rq *request, claims *auth.Claims) proxy.Request {
+func (g *Gateway) proxyHeaders(rq *request, claims *auth.Claims) proxy.Request {
 	req := proxy.Request{
 		Path:              rq.path,
 		RawQuery:          rq.query,
 		StripNames:        g.identityNames(),
 		KeepAuthorization: g.cfg.IdentityHeaders.ForwardToken,
-		ForwardedFor:      g.forwardedFor(c, rq),
-		ForwardedProto:    g.forwardedProto(c, rq),
-		ForwardedHost:     g.forwardedHost(c, rq),
+		ForwardedFor:      g.forwardedFor(rq),
+		ForwardedProto:    g.forwardedProto(rq),
+		ForwardedHost:     g.forwardedHost(rq),
 		RequestID:         rq.id,
 	}
 	if g.cfg.Transport.Cookies.Enabled && !g.cfg.IdentityHeaders.ForwardToken {
@@ -80,41 +80,41 @@ func (g *Gateway) identity(cl *auth.Claims) []proxy.Header {
 
 // forwardedFor appends the peer to a trusted proxy's X-Forwarded-For and
 // replaces anybody else's.
-func (g *Gateway) forwardedFor(c *fiber.Ctx, rq *request) string {
+func (g *Gateway) forwardedFor(rq *request) string {
 	if !rq.peerTrusted && rq.clientIP != "" {
-		return rq.clientIP // serve set it to the peer itself
+		return rq.clientIP // identify set it to the peer itself
 	}
-	peer := peerAddr(c.Context().RemoteIP()).String()
+	peer := rq.peer.String()
 	if rq.peerTrusted {
-		if prior := xffValue(c); prior != "" {
+		if prior := xffValue(rq.hdr); prior != "" {
 			return prior + ", " + peer
 		}
 	}
 	return peer
 }
 
-func (g *Gateway) forwardedProto(c *fiber.Ctx, rq *request) string {
+func (g *Gateway) forwardedProto(rq *request) string {
 	if rq.peerTrusted {
-		if v := c.Request().Header.Peek(fiber.HeaderXForwardedProto); len(v) > 0 {
+		if v := rq.hdr.Peek(fiber.HeaderXForwardedProto); len(v) > 0 {
 			s := strings.ToLower(string(v))
 			if s == "http" || s == "https" {
 				return s
 			}
 		}
 	}
-	if c.Context().IsTLS() {
+	if rq.tls {
 		return "https"
 	}
 	return "http"
 }
 
-func (g *Gateway) forwardedHost(c *fiber.Ctx, rq *request) string {
+func (g *Gateway) forwardedHost(rq *request) string {
 	if rq.peerTrusted {
-		if v := c.Request().Header.Peek(fiber.HeaderXForwardedHost); len(v) > 0 {
+		if v := rq.hdr.Peek(fiber.HeaderXForwardedHost); len(v) > 0 {
 			return string(v)
 		}
 	}
-	return hostOf(c)
+	return hostOf(rq.hdr)
 }
 
 // verify is the forward-auth endpoint: nginx auth_request, Traefik
@@ -124,7 +124,7 @@ func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
 	if !rq.peerTrusted {
 		g.metrics.decided.untrustedPeer.Inc()
 		return problem(ProblemDenied, "forward-auth headers are only believed from trusted_proxies; "+
-			peerAddr(c.Context().RemoteIP()).String()+" is not one")
+			rq.peer.String()+" is not one")
 	}
 	method, uri, err := originalRequest(&c.Request().Header)
 	if err != nil {
@@ -133,7 +133,7 @@ func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
 	h := &c.Request().Header
 	host := string(h.Peek(fiber.HeaderXForwardedHost))
 	if host == "" {
-		host = hostOf(c)
+		host = hostOf(rq.hdr)
 	}
 	if uri[0] != '/' {
 		uhost, rest, ok := rules.SplitAbsolute(uri)
@@ -148,7 +148,7 @@ func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
 	}
 	rq.path = path
 	d := g.rules.Match(strings.ToUpper(method), host, path)
-	claims, err := g.decide(c, rq, d)
+	claims, err := g.decide(rq, d)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -169,8 +170,8 @@ func BenchmarkAuthenticateCached(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		var rq request
-		claims, err := e.g.decide(c, &rq, d)
+		rq := request{hdr: &c.Request().Header}
+		claims, err := e.g.decide(&rq, d)
 		if err != nil || claims == nil {
 			b.Fatalf("decide: %v", err)
 		}
@@ -192,10 +193,11 @@ func BenchmarkHeaderRewrite(b *testing.B) {
 		b.Fatal(err)
 	}
 	// As serve leaves it for a client that is not a trusted proxy.
-	rq := request{path: "/api/v1/orders/1234/items", query: "page=2", clientIP: "192.0.2.10"}
+	rq := request{path: "/api/v1/orders/1234/items", query: "page=2", clientIP: "192.0.2.10",
+		hdr: &c.Request().Header, peer: netip.MustParseAddr("192.0.2.10")}
 	b.ReportAllocs()
 	for b.Loop() {
-		pr := e.g.proxyHeaders(c, &rq, claims)
+		pr := e.g.proxyHeaders(&rq, claims)
 		if len(pr.Identity) != 4 || pr.ForwardedFor == "" {
 			b.Fatalf("request %+v", pr)
 		}

@@ -119,21 +119,27 @@ func writeProblem(c *fiber.Ctx, p *Problem) error {
 	if p.Type.Status == fiber.StatusUnauthorized {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="authgate"`)
 	}
+	body := problemJSON(p, string(c.Request().URI().PathOriginal()))
+	c.Status(p.Type.Status)
+	c.Set(fiber.HeaderContentType, "application/problem+json")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Send(body)
+}
+
+// problemJSON is the problem document of p about the request path instance.
+func problemJSON(p *Problem, instance string) []byte {
 	body, err := json.Marshal(problemDoc{
 		Type:     p.Type.URI(),
 		Title:    p.Type.Title,
 		Status:   p.Type.Status,
 		Detail:   p.Detail,
-		Instance: string(c.Request().URI().PathOriginal()),
+		Instance: instance,
 		Field:    p.Field,
 	})
 	if err != nil { // cannot happen with these field types
 		body = []byte(`{"type":"urn:authgate:problem:internal","title":"Internal error","status":500}`)
 	}
-	c.Status(p.Type.Status)
-	c.Set(fiber.HeaderContentType, "application/problem+json")
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Send(body)
+	return body
 }
 
 // asProblem maps any error returned by a handler or middleware to a problem.

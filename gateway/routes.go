@@ -275,7 +275,7 @@ type meResponse struct {
 
 // me is GET /me. A must-change token is accepted here.
 func (g *Gateway) me(c *fiber.Ctx, rq *request) error {
-	claims, err := g.authenticate(c, rq)
+	claims, err := g.authenticate(rq)
 	if err != nil {
 		return err
 	}
@@ -313,7 +313,7 @@ func meFrom(u store.User, claims *auth.Claims) meResponse {
 // logout is POST /logout (?all=true for every session of the user). A
 // must-change token may log out: ending a session grants nothing.
 func (g *Gateway) logout(c *fiber.Ctx, rq *request) error {
-	claims, err := g.authenticate(c, rq)
+	claims, err := g.authenticate(rq)
 	if err != nil {
 		return err
 	}

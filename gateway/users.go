@@ -24,7 +24,7 @@ const (
 // roles come from the token: removing a role ends the user's sessions, so
 // a token never carries a role its user has lost.
 func (g *Gateway) authorizeAdmin(c *fiber.Ctx, rq *request) (*auth.Claims, error) {
-	claims, err := g.authenticateFull(c, rq)
+	claims, err := g.authenticateFull(rq)
 	if err != nil {
 		return nil, err
 	}
