@@ -299,7 +299,18 @@ func (p *Proxy) failure(err error, body *clientBody) error {
 // response and attaches its body as a stream. closer, if not nil, is closed
 // with the body (the connection of a refused WebSocket upgrade).
 func (p *Proxy) relayResponse(fctx *fasthttp.RequestCtx, resp *fasthttp.Response, closer io.Closer, writeTimeout time.Duration) {
-	dst := &fctx.Response
+	var dl writeDeadliner
+	if writeTimeout > 0 {
+		dl = fctx
+	}
+	p.relay(&fctx.Response, resp, closer, deadlinePusher{dl, writeTimeout}, nil)
+}
+
+// relay copies the upstream's response resp into dst, the body attached as a
+// stream that pushes the write deadline ahead with each piece. upstreamEOF
+// reports that the upstream closed its connection; nil: look it up by the
+// response's local address (HostClient connections).
+func (p *Proxy) relay(dst *fasthttp.Response, resp *fasthttp.Response, closer io.Closer, push deadlinePusher, upstreamEOF func() bool) {
 	s := scratchPool.Get().(*scratch)
 	copyResponseHeader(&dst.Header, &resp.Header, s)
 	scratchPool.Put(s)
@@ -326,13 +337,13 @@ func (p *Proxy) relayResponse(fctx *fasthttp.RequestCtx, resp *fasthttp.Response
 		dst.ImmediateHeaderFlush = true
 	}
 	dst.SetBodyStream(&upstreamBody{
-		p:            p,
-		resp:         resp,
-		stream:       stream,
-		chunked:      resp.Header.ContentLength() == -1,
-		fctx:         fctx,
-		writeTimeout: writeTimeout,
-		closer:       closer,
+		p:           p,
+		resp:        resp,
+		stream:      stream,
+		chunked:     resp.Header.ContentLength() == -1,
+		push:        push,
+		closer:      closer,
+		upstreamEOF: upstreamEOF,
 	}, size)
 }
 

@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Header is one header field the gateway sets on the upstream request.
@@ -81,18 +82,32 @@ func (r *Request) validate() error {
 // indexInvalid returns the index of the first byte of s that is not visible
 // ASCII or is one of extra, or -1.
 func indexInvalid(s, extra string) int {
+	bad := &pathBad
+	if extra == "#" {
+		bad = &queryBad
+	} else if extra != "?#" {
+		bad = badTable(extra)
+	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f {
+		if bad[s[i]] {
 			return i
-		}
-		for j := 0; j < len(extra); j++ {
-			if c == extra[j] {
-				return i
-			}
 		}
 	}
 	return -1
+}
+
+// pathBad and queryBad mark the bytes a path and a query may not hold.
+var pathBad, queryBad = *badTable("?#"), *badTable("#")
+
+func badTable(extra string) *[256]bool {
+	var t [256]bool
+	for c := range 256 {
+		t[c] = c <= ' ' || c >= 0x7f
+	}
+	for i := 0; i < len(extra); i++ {
+		t[extra[i]] = true
+	}
+	return &t
 }
 
 func validField(name, value string) error {
@@ -121,15 +136,18 @@ func isToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' ||
-			c == '*' || c == '+' || c == '-' || c == '.' || c == '^' || c == '_' ||
-			c == '`' || c == '|' || c == '~':
-		default:
+		if !tokenByte[s[i]] {
 			return false
 		}
 	}
 	return true
 }
+
+var tokenByte = func() (t [256]bool) {
+	for c := range 256 {
+		b := byte(c)
+		t[c] = 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+			strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+	}
+	return t
+}()

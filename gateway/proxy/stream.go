@@ -68,29 +68,52 @@ func attachBody(out *fasthttp.Request, fctx *fasthttp.RequestCtx, readTimeout ti
 // the write: the upstream connection goes back to the pool only if the body
 // was read to its end and nothing failed.
 type upstreamBody struct {
-	p            *Proxy
-	resp         *fasthttp.Response
-	stream       io.Reader
-	chunked      bool
-	fctx         *fasthttp.RequestCtx
-	writeTimeout time.Duration
-	closer       io.Closer
-	err          error // a truncation found by Read
-	closed       bool
+	p           *Proxy
+	resp        *fasthttp.Response
+	stream      io.Reader
+	chunked     bool
+	push        deadlinePusher
+	closer      io.Closer
+	upstreamEOF func() bool // nil: p.upstreamClosed(resp)
+	err         error       // a truncation found by Read
+	closed      bool
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
 	n, err := b.stream.Read(p)
-	if err == io.EOF && b.chunked && b.p.upstreamClosed(b.resp) {
+	if err == io.EOF && b.chunked && b.closedByUpstream() {
 		err = io.ErrUnexpectedEOF
 	}
 	if err != nil && err != io.EOF {
 		b.err = err
 	}
-	if n > 0 && b.writeTimeout > 0 {
-		_ = b.fctx.SetWriteDeadline(time.Now().Add(b.writeTimeout))
+	if n > 0 {
+		b.push.push()
 	}
 	return n, err
+}
+
+func (b *upstreamBody) closedByUpstream() bool {
+	if b.upstreamEOF != nil {
+		return b.upstreamEOF()
+	}
+	return b.p.upstreamClosed(b.resp)
+}
+
+// writeDeadliner is the client connection (or its RequestCtx).
+type writeDeadliner interface{ SetWriteDeadline(time.Time) error }
+
+// deadlinePusher puts the write deadline of conn timeout ahead; with a nil
+// conn it does nothing.
+type deadlinePusher struct {
+	conn    writeDeadliner
+	timeout time.Duration
+}
+
+func (d deadlinePusher) push() {
+	if d.conn != nil {
+		_ = d.conn.SetWriteDeadline(time.Now().Add(d.timeout))
+	}
 }
 
 // CloseWithError implements fasthttp.ReadCloserWithError.
