@@ -81,6 +81,10 @@ type Server struct {
 	// ShutdownTimeout bounds draining in-flight requests on SIGTERM.
 	// Default 20s.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	// FastPath serves bodiless GET and HEAD requests that are proxied with
+	// event loops instead of the Fiber app (Linux, plain TCP listener,
+	// http upstreams). Same behaviour, about half the CPU. Default true.
+	FastPath *bool `yaml:"fast_path"`
 }
 
 // Upstreams are the backends behind the gateway.

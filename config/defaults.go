@@ -21,6 +21,7 @@ func ApplyDefaults(c *Config) {
 	setDur(&c.Server.WriteTimeout, 30*time.Second)
 	setDur(&c.Server.IdleTimeout, 120*time.Second)
 	setDur(&c.Server.ShutdownTimeout, 20*time.Second)
+	setBool(&c.Server.FastPath, true)
 
 	setStr(&c.Upstreams.Default, "http://127.0.0.1:9000")
 	setDur(&c.Upstreams.DialTimeout, 5*time.Second)

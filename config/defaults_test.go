@@ -25,6 +25,7 @@ func TestApplyDefaultsFillsEveryDocumentedDefault(t *testing.T) {
 		{"server.write_timeout", c.Server.WriteTimeout, 30 * time.Second},
 		{"server.idle_timeout", c.Server.IdleTimeout, 120 * time.Second},
 		{"server.shutdown_timeout", c.Server.ShutdownTimeout, 20 * time.Second},
+		{"server.fast_path", *c.Server.FastPath, true},
 		{"upstreams.default", c.Upstreams.Default, "http://127.0.0.1:9000"},
 		{"upstreams.dial_timeout", c.Upstreams.DialTimeout, 5 * time.Second},
 		{"upstreams.response_timeout", c.Upstreams.ResponseTimeout, 60 * time.Second},

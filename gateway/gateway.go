@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -18,6 +19,7 @@ import (
 
 	"authgate/auth"
 	"authgate/config"
+	"authgate/gateway/fastpath"
 	"authgate/gateway/proxy"
 	"authgate/gateway/rules"
 	"authgate/mail"
@@ -59,6 +61,7 @@ type Gateway struct {
 	lock                                             *lockout
 
 	routes routeTable
+	fast   atomic.Pointer[fastpath.Server] // nil: the Fiber app serves everything
 	app    *fiber.App
 	admin  *fiber.App
 }
@@ -206,10 +209,28 @@ func (g *Gateway) Start(ctx context.Context) error {
 }
 
 // Serve answers on ln (and adminLn, when not nil) until ctx ends, then
-// drains in-flight requests for up to server.shutdown_timeout.
+// drains in-flight requests for up to server.shutdown_timeout. On Linux,
+// with a plain TCP listener and server.fast_path on, the event loops of
+// package fastpath accept on ln and hand the Fiber app what they do not
+// serve themselves.
 func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
-	errc := make(chan error, 2)
-	go func() { errc <- g.app.Listener(ln) }()
+	fast, err := g.fastPath(ln)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 3)
+	appLn := ln
+	if fast != nil {
+		g.fast.Store(fast)
+		g.metrics.fastPath(fast.Counts)
+		appLn = fast.Handoff()
+		go func() {
+			if err := fast.Serve(); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	go func() { errc <- g.app.Listener(appLn) }()
 	if adminLn != nil && g.admin != nil {
 		go func() { errc <- g.admin.Listener(adminLn) }()
 	}
@@ -220,6 +241,15 @@ func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	}
 	g.log.Info("shutting down", "drain_timeout", g.cfg.Server.ShutdownTimeout.String())
 	var errs []error
+	if fast != nil {
+		// First the loops, which may still hand connections to the app.
+		sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Server.ShutdownTimeout)
+		if err := fast.Shutdown(sctx); err != nil {
+			errs = append(errs, fmt.Errorf("fast path: %w", err))
+		}
+		cancel()
+		_ = ln.Close()
+	}
 	if err := g.app.ShutdownWithTimeout(g.cfg.Server.ShutdownTimeout); err != nil {
 		errs = append(errs, err)
 	}

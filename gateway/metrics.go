@@ -69,6 +69,21 @@ func newMetrics() *metrics {
 	return m
 }
 
+// fastPath registers authgate_fast_path_total, read from counts, once.
+func (m *metrics) fastPath(counts func() (served, relayed, handedOver uint64)) {
+	for i, outcome := range []string{"served", "relayed", "handed_over"} {
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "authgate_fast_path_total",
+			Help:        "Event-loop fast path: requests answered by the loops (served), responses streamed by a relay goroutine (relayed), connections given to the Fiber app (handed_over).",
+			ConstLabels: prometheus.Labels{"outcome": outcome},
+		}, func() float64 {
+			s, r, h := counts()
+			return float64([]uint64{s, r, h}[i])
+		})
+		_ = m.registry.Register(c) // a second Serve keeps the first's series
+	}
+}
+
 // observe records one answered request.
 func (m *metrics) observe(route string, status int, d time.Duration) {
 	rs := m.route(route)

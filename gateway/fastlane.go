@@ -1,0 +1,154 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"authgate/gateway/fastpath"
+)
+
+// fastHandler is the gateway's side of the fast path (package fastpath): the
+// normalization, rules, token check and header rewrite of serve and
+// proxyRequest, for the requests the event loops serve themselves. Whatever
+// it declines is handed to the Fiber app, which decides it again and answers
+// it the usual way (own routes, problems, https upstreams).
+type fastHandler struct {
+	g   *Gateway
+	ups map[string]*fastpath.Upstream // by upstream name; absent: https
+}
+
+// fastState is what the gateway keeps about one exchange.
+type fastState struct {
+	rq      request
+	outcome outcome
+}
+
+var fastStates = sync.Pool{New: func() any { return new(fastState) }}
+
+func releaseFastState(st *fastState) {
+	st.rq = request{}
+	fastStates.Put(st)
+}
+
+// Route implements fastpath.Handler.
+func (f *fastHandler) Route(ex *fastpath.Exchange) bool {
+	g := f.g
+	st := fastStates.Get().(*fastState)
+	rq := &st.rq
+	*rq = request{start: ex.Start, route: "proxy", hdr: &ex.Header, peer: ex.Peer.Addr()}
+	g.identify(rq)
+	path, query, err := g.target(rq.hdr)
+	if err != nil {
+		releaseFastState(st)
+		return false
+	}
+	if r, _ := g.routes.lookup(path); r != nil {
+		releaseFastState(st)
+		return false
+	}
+	rq.path, rq.query = path, query
+	method := fasthttp.MethodGet
+	if ex.Header.IsHead() {
+		method = fasthttp.MethodHead
+	}
+	d := g.rules.Match(method, hostOf(rq.hdr), path)
+	up := f.ups[d.Upstream]
+	if up == nil {
+		releaseFastState(st)
+		return false
+	}
+	claims, out, err := g.judge(rq, d)
+	if err != nil {
+		releaseFastState(st)
+		return false
+	}
+	req := g.proxyHeaders(rq, claims)
+	if ex.Head, err = g.proxies[d.Upstream].AppendRequestHead(ex.Head[:0], rq.hdr, &req); err != nil {
+		releaseFastState(st)
+		return false
+	}
+	st.outcome = out
+	ex.Upstream, ex.ID, ex.Ctx = up, rq.id, st
+	return true
+}
+
+// Problem implements fastpath.Handler: the 502 or 504 document serve would
+// have written.
+func (f *fastHandler) Problem(ex *fastpath.Exchange, timedOut bool, err error, resp *fasthttp.Response) {
+	p := &Problem{Type: ProblemUpstreamUnavailable, Detail: "the upstream cannot be reached", Err: err}
+	if timedOut {
+		p = &Problem{Type: ProblemUpstreamTimeout, Detail: "the upstream did not answer in time", Err: err}
+	}
+	uri := fasthttp.AcquireURI()
+	defer fasthttp.ReleaseURI(uri)
+	_ = uri.Parse(nil, ex.Header.RequestURI())
+	instance := string(uri.PathOriginal())
+	f.g.log.Error("request failed", "problem", p.Type.Slug, "err", err.Error(), "path", instance)
+	resp.Header.Set("X-Request-Id", ex.ID)
+	resp.SetStatusCode(p.Type.Status)
+	resp.Header.SetContentType("application/problem+json")
+	resp.Header.Set(fasthttp.HeaderCacheControl, "no-store")
+	resp.SetBody(problemJSON(p, instance))
+}
+
+// Done implements fastpath.Handler: the decision metric, the request metric
+// and the log line, as finish writes them.
+func (f *fastHandler) Done(ex *fastpath.Exchange) {
+	st := ex.Ctx.(*fastState)
+	defer releaseFastState(st)
+	if ex.HandedOver {
+		return // the Fiber app counts and logs it
+	}
+	g := f.g
+	st.outcome.counter(g.metrics).Inc()
+	d := time.Since(st.rq.start)
+	g.metrics.observe(st.rq.route, ex.Status, d)
+	ctx := context.Background()
+	if g.log.Enabled(ctx, slog.LevelInfo) {
+		method := fasthttp.MethodGet
+		if ex.Header.IsHead() {
+			method = fasthttp.MethodHead
+		}
+		g.logRequest(ctx, &st.rq, method, st.rq.path, ex.Status, d)
+	}
+}
+
+// fastPath returns the event-loop front end for ln, or nil when it is
+// switched off (server.fast_path), ln is not a plain TCP listener (TLS), or
+// the platform has no epoll.
+func (g *Gateway) fastPath(ln net.Listener) (*fastpath.Server, error) {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok || g.cfg.Server.FastPath == nil || !*g.cfg.Server.FastPath {
+		return nil, nil
+	}
+	h := &fastHandler{g: g, ups: make(map[string]*fastpath.Upstream, len(g.proxies))}
+	var ups []*fastpath.Upstream
+	for name, p := range g.proxies {
+		up, err := fastpath.NewUpstream(p, g.cfg.Upstreams.DialTimeout, g.cfg.Upstreams.MaxConnsPerHost)
+		if err != nil {
+			return nil, err
+		}
+		if up != nil {
+			h.ups[name] = up
+			ups = append(ups, up)
+		}
+	}
+	s, err := fastpath.New(fastpath.Options{
+		Listener:     tl,
+		Handler:      h,
+		Upstreams:    ups,
+		IdleTimeout:  g.cfg.Server.IdleTimeout,
+		WriteTimeout: g.cfg.Server.WriteTimeout,
+		Logger:       g.log,
+	})
+	if errors.Is(err, fastpath.ErrUnsupported) {
+		return nil, nil
+	}
+	return s, err
+}

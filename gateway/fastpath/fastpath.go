@@ -1,0 +1,115 @@
+// Package fastpath is authgate's front end for the common proxied request: a
+// few epoll event loops, one per core, that accept the client connections,
+// read bodiless GET and HEAD requests, let the gateway decide them and relay
+// them to pooled upstream connections, with no goroutine switch, no per
+// request timer and no extra copy. It exists because the goroutine-per-
+// connection server and client spend about twice the CPU of nginx per
+// proxied request on a small machine (see the README, Performance).
+//
+// The loops serve only what they can serve exactly as the Fiber app would.
+// Everything else is handed over, with the bytes already read, to the Fiber
+// app through the listener Handoff returns, and the connection stays there:
+//
+//   - requests with a body, chunked or Content-Length > 0, Expect, Upgrade,
+//     HTTP/1.0, Connection: close, methods other than GET and HEAD;
+//   - a head that is not complete in one read, or followed by more bytes
+//     (a pipelined request);
+//   - anything Handler.Route declines: the gateway's own routes, requests
+//     it would answer with a problem (400, 401, 403), https upstreams;
+//   - an upstream that cannot be reached, or closes the connection before
+//     answering: the Fiber app tries again, as its client would, and
+//     answers 502 if that fails too.
+//
+// A response the loop would have to stream (chunked, no length, over
+// 64 KiB, 1xx) is relayed by a goroutine through proxy.Relay, after which the
+// client connection is handed over too. An upstream that does not answer
+// within its ResponseTimeout gets 504 from the loop itself.
+package fastpath
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"authgate/gateway/proxy"
+)
+
+// Handler is the gateway's side of the loops. Route is called on a loop
+// goroutine, Problem and Done on a loop or on a relay goroutine: they must be
+// safe for concurrent use and must not block.
+type Handler interface {
+	// Route decides ex, whose Header holds a complete bodiless GET or HEAD
+	// request from ex.Peer. It returns false to hand the connection, this
+	// request included, to the Fiber app, or true after setting
+	// ex.Upstream, ex.Head (the upstream request head) and ex.ID.
+	Route(ex *Exchange) bool
+	// Problem fills resp with the answer to a routed request that failed
+	// after it was sent upstream: timedOut (504) or a broken response (502).
+	Problem(ex *Exchange, timedOut bool, err error, resp *fasthttp.Response)
+	// Done is called once for every exchange Route accepted, when it has
+	// been answered (ex.Status, ex.Err) or handed over (ex.HandedOver).
+	Done(ex *Exchange)
+}
+
+// Exchange is one request a loop serves.
+type Exchange struct {
+	Header fasthttp.RequestHeader // the client's request head
+	Peer   netip.AddrPort         // the client connection's remote address
+	Start  time.Time
+
+	// Set by Handler.Route.
+	Upstream *Upstream
+	Head     []byte // request head to send upstream
+	ID       string // X-Request-Id of the response
+	Ctx      any    // the handler's own state
+
+	// Set before Handler.Done.
+	Status     int   // status sent to the client
+	Err        error // why the exchange failed, if it did
+	HandedOver bool  // the Fiber app answers this request instead
+
+	head bool   // a HEAD request
+	raw  []byte // the client's bytes, for a handover
+	cli  *conn
+	up   *conn
+}
+
+// Upstream is one plain-HTTP upstream the loops may dial.
+type Upstream struct {
+	proxy    *proxy.Proxy
+	addr     string // host:port
+	timeout  time.Duration
+	dial     time.Duration
+	maxConns int32
+	addrs    resolved
+	open     atomic.Int32 // connections open on all loops
+}
+
+// NewUpstream returns the fast path's view of p, or nil when p is an https
+// upstream (served by the Fiber app only). dialTimeout and maxConns are those
+// of p.
+func NewUpstream(p *proxy.Proxy, dialTimeout time.Duration, maxConns int) (*Upstream, error) {
+	addr, plain := p.PlainAddr()
+	if !plain {
+		return nil, nil
+	}
+	if maxConns <= 0 {
+		maxConns = 1024
+	}
+	if dialTimeout <= 0 {
+		dialTimeout = 5 * time.Second
+	}
+	u := &Upstream{proxy: p, addr: addr, timeout: p.ResponseTimeout(), dial: dialTimeout, maxConns: int32(maxConns)}
+	if err := u.addrs.init(addr); err != nil {
+		return nil, fmt.Errorf("fast path: upstream %s: %w", addr, err)
+	}
+	return u, nil
+}
+
+// ErrUnsupported is returned by New where the loops cannot run (not Linux,
+// or a listener that is not plain TCP).
+var ErrUnsupported = errors.New("fast path not supported here")

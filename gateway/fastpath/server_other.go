@@ -1,0 +1,33 @@
+//go:build !linux
+
+package fastpath
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"time"
+)
+
+// Options configure a Server (see the Linux build).
+type Options struct {
+	Listener                  *net.TCPListener
+	Handler                   Handler
+	Upstreams                 []*Upstream
+	Loops                     int
+	IdleTimeout, WriteTimeout time.Duration
+	Logger                    *slog.Logger
+}
+
+// Server is not available on this platform: New returns ErrUnsupported and
+// the gateway serves everything with the Fiber app.
+type Server struct{}
+
+type conn struct{}
+
+// New returns ErrUnsupported.
+func New(Options) (*Server, error) { return nil, ErrUnsupported }
+
+func (*Server) Handoff() net.Listener          { return nil }
+func (*Server) Serve() error                   { return ErrUnsupported }
+func (*Server) Shutdown(context.Context) error { return nil }
