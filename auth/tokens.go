@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -39,6 +40,18 @@ type Claims struct {
 	// PasswordChange is set when the user must change the password before
 	// doing anything else.
 	PasswordChange bool `json:"pwc,omitempty"`
+
+	rolesList string // Roles joined by ",", set by Verify
+}
+
+// RolesList is Roles joined by commas, as the X-User-Roles header carries
+// them. Verify computes it once per token, so that a cached token costs no
+// allocation per request.
+func (c *Claims) RolesList() string {
+	if c.rolesList == "" && len(c.Roles) > 0 {
+		return strings.Join(c.Roles, ",")
+	}
+	return c.rolesList
 }
 
 // Tokens issues and verifies access tokens with the keys of a KeySet. It is
@@ -149,6 +162,7 @@ func (t *Tokens) Verify(token string) (*Claims, error) {
 	if c.Subject == "" || c.SessionID == "" {
 		return nil, fmt.Errorf("%w: missing sub or sid", ErrTokenInvalid)
 	}
+	c.rolesList = strings.Join(c.Roles, ",")
 	return c, nil
 }
 

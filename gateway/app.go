@@ -89,6 +89,7 @@ type request struct {
 	start       time.Time
 	hdr         *fasthttp.RequestHeader // the client's request head
 	peer        netip.Addr              // the connection's remote address
+	peerText    string                  // peer.String(), kept per connection by the fast path
 	tls         bool                    // the client connection is TLS
 }
 
@@ -198,10 +199,13 @@ func (g *Gateway) serveOwnCopy(c *fiber.Ctx, rq *request, r *route, id string) e
 func (g *Gateway) identify(rq *request) {
 	rq.peerTrusted = g.trusted.contains(rq.peer)
 	rq.id = g.requestID(rq)
+	if rq.peerText == "" {
+		rq.peerText = rq.peer.String()
+	}
 	if rq.peerTrusted {
 		rq.clientIP = g.trusted.clientIP(rq.peer, xffValue(rq.hdr)).String()
 	} else {
-		rq.clientIP = rq.peer.String() // anybody else's X-Forwarded-For is not read
+		rq.clientIP = rq.peerText // anybody else's X-Forwarded-For is not read
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"authgate/gateway/fastpath"
+	"authgate/gateway/proxy"
 )
 
 // fastHandler is the gateway's side of the fast path (package fastpath): the
@@ -27,12 +28,13 @@ type fastHandler struct {
 type fastState struct {
 	rq      request
 	outcome outcome
+	ids     [4]proxy.Header
 }
 
 var fastStates = sync.Pool{New: func() any { return new(fastState) }}
 
 func releaseFastState(st *fastState) {
-	st.rq = request{}
+	st.rq, st.ids = request{}, [4]proxy.Header{}
 	fastStates.Put(st)
 }
 
@@ -41,8 +43,9 @@ func (f *fastHandler) Route(ex *fastpath.Exchange) bool {
 	g := f.g
 	st := fastStates.Get().(*fastState)
 	rq := &st.rq
-	*rq = request{start: ex.Start, route: "proxy", hdr: &ex.Header, peer: ex.Peer.Addr()}
+	*rq = request{start: ex.Start, route: "proxy", hdr: &ex.Header, peer: ex.Peer.Addr(), peerText: ex.PeerText}
 	g.identify(rq)
+	ex.PeerText = rq.peerText
 	path, query, err := g.target(rq.hdr)
 	if err != nil {
 		releaseFastState(st)
@@ -68,7 +71,7 @@ func (f *fastHandler) Route(ex *fastpath.Exchange) bool {
 		releaseFastState(st)
 		return false
 	}
-	req := g.proxyHeaders(rq, claims)
+	req := g.proxyHeaders(rq, claims, st.ids[:0])
 	if ex.Head, err = g.proxies[d.Upstream].AppendRequestHead(ex.Head[:0], rq.hdr, &req); err != nil {
 		releaseFastState(st)
 		return false

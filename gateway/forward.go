@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 
 	"authgate/auth"
@@ -25,7 +26,7 @@ func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
 		return err
 	}
 	px := g.proxies[d.Upstream]
-	req := g.proxyHeaders(rq, claims)
+	req := g.proxyHeaders(rq, claims, nil)
 	err = px.Forward(c, &req)
 	switch {
 	case errors.Is(err, proxy.ErrUpstreamTimeout):
@@ -38,8 +39,10 @@ func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
 
 // proxyHeaders is what the gateway adds to the upstream request: the
 // authorized path and query, the identity headers of claims (nil: none),
-// the names to strip and the X-Forwarded-* values.
-func (g *Gateway) proxyHeaders(rq *request, claims *auth.Claims) proxy.Request {
+// appended to ids, the names to strip and the X-Forwarded-* values. The
+// strings may share the request's header buffer: use the result while the
+// request is being answered only.
+func (g *Gateway) proxyHeaders(rq *request, claims *auth.Claims, ids []proxy.Header) proxy.Request {
 	req := proxy.Request{
 		Path:              rq.path,
 		RawQuery:          rq.query,
@@ -54,7 +57,7 @@ func (g *Gateway) proxyHeaders(rq *request, claims *auth.Claims) proxy.Request {
 		req.AccessCookie = g.cfg.Transport.Cookies.AccessName
 	}
 	if claims != nil {
-		req.Identity = g.identity(claims)
+		req.Identity = g.identity(claims, ids)
 	}
 	return req
 }
@@ -65,16 +68,18 @@ func (g *Gateway) identityNames() []string {
 	return []string{h.UserID, h.Name, h.Email, h.Roles}
 }
 
-// identity is the set of identity headers for claims.
-func (g *Gateway) identity(cl *auth.Claims) []proxy.Header {
+// identity appends the identity headers for claims to out.
+func (g *Gateway) identity(cl *auth.Claims, out []proxy.Header) []proxy.Header {
 	h := g.cfg.IdentityHeaders
-	out := make([]proxy.Header, 0, 4)
+	if out == nil {
+		out = make([]proxy.Header, 0, 4)
+	}
 	out = append(out, proxy.Header{Name: h.UserID, Value: cl.Subject})
 	out = append(out, proxy.Header{Name: h.Name, Value: cl.Name})
 	if cl.Email != "" {
 		out = append(out, proxy.Header{Name: h.Email, Value: cl.Email})
 	}
-	out = append(out, proxy.Header{Name: h.Roles, Value: strings.Join(cl.Roles, ",")})
+	out = append(out, proxy.Header{Name: h.Roles, Value: cl.RolesList()})
 	return out
 }
 
@@ -84,7 +89,7 @@ func (g *Gateway) forwardedFor(rq *request) string {
 	if !rq.peerTrusted && rq.clientIP != "" {
 		return rq.clientIP // identify set it to the peer itself
 	}
-	peer := rq.peer.String()
+	peer := rq.peerText
 	if rq.peerTrusted {
 		if prior := xffValue(rq.hdr); prior != "" {
 			return prior + ", " + peer
@@ -114,7 +119,7 @@ func (g *Gateway) forwardedHost(rq *request) string {
 			return string(v)
 		}
 	}
-	return hostOf(rq.hdr)
+	return utils.UnsafeString(rq.hdr.Host()) // see proxyHeaders
 }
 
 // verify is the forward-auth endpoint: nginx auth_request, Traefik
@@ -154,7 +159,7 @@ func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	if claims != nil {
-		for _, ih := range g.identity(claims) {
+		for _, ih := range g.identity(claims, nil) {
 			c.Set(ih.Name, ih.Value)
 		}
 	}

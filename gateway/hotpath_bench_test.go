@@ -197,7 +197,7 @@ func BenchmarkHeaderRewrite(b *testing.B) {
 		hdr: &c.Request().Header, peer: netip.MustParseAddr("192.0.2.10")}
 	b.ReportAllocs()
 	for b.Loop() {
-		pr := e.g.proxyHeaders(&rq, claims)
+		pr := e.g.proxyHeaders(&rq, claims, nil)
 		if len(pr.Identity) != 4 || pr.ForwardedFor == "" {
 			b.Fatalf("request %+v", pr)
 		}

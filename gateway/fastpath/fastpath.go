@@ -60,6 +60,10 @@ type Exchange struct {
 	Header fasthttp.RequestHeader // the client's request head
 	Peer   netip.AddrPort         // the client connection's remote address
 	Start  time.Time
+	// PeerText is Peer's address as text, kept with the connection: a
+	// handler that computes it sets it, and the loop hands it back on the
+	// connection's next request.
+	PeerText string
 
 	// Set by Handler.Route.
 	Upstream *Upstream
@@ -87,6 +91,7 @@ type Upstream struct {
 	maxConns int32
 	addrs    resolved
 	open     atomic.Int32 // connections open on all loops
+	index    int          // in Options.Upstreams: the loops' idle lists
 }
 
 // NewUpstream returns the fast path's view of p, or nil when p is an https

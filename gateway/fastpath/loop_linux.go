@@ -37,13 +37,14 @@ const (
 )
 
 var (
-	errTimeout      = errors.New("upstream did not answer in time")
-	errDialTimeout  = errors.New("upstream connect timed out")
-	errTooManyConns = errors.New("upstream connection limit reached")
-	errNoAddress    = errors.New("upstream host not resolved yet")
-	errHeadTooLarge = errors.New("upstream response head too large")
-	errClientGone   = errors.New("client closed the connection")
-	errShutdown     = errors.New("server shut down")
+	errTimeout         = errors.New("upstream did not answer in time")
+	errDialTimeout     = errors.New("upstream connect timed out")
+	errTooManyConns    = errors.New("upstream connection limit reached")
+	errNoAddress       = errors.New("upstream host not resolved yet")
+	errHeadTooLarge    = errors.New("upstream response head too large")
+	errClientGone      = errors.New("client closed the connection")
+	errUnknownUpstream = errors.New("upstream not in Options.Upstreams")
+	errShutdown        = errors.New("server shut down")
 )
 
 type connKind uint8
@@ -60,6 +61,7 @@ type conn struct {
 	kind     connKind
 	events   uint32 // registered with epoll
 	peer     netip.AddrPort
+	peerText string    // Exchange.PeerText
 	ex       *Exchange // in flight
 	out      []byte    // not yet written
 	in       []byte    // upstream: response bytes read so far
@@ -74,8 +76,8 @@ type loop struct {
 	s      *Server
 	ep     int
 	efd    int // eventfd: Shutdown wakes the loop
-	conns  map[int]*conn
-	idle   map[*Upstream][]*conn
+	conns  connTable
+	idle   [][]*conn // pooled upstream connections, by Upstream.index
 	gen    int32
 	buf    []byte
 	wbuf   []byte
@@ -105,7 +107,7 @@ func getExchange() *Exchange { return exPool.Get().(*Exchange) }
 
 func putExchange(ex *Exchange) {
 	ex.Header.Reset()
-	ex.Upstream, ex.ID, ex.Ctx, ex.Status, ex.Err, ex.HandedOver = nil, "", nil, 0, nil, false
+	ex.Upstream, ex.ID, ex.Ctx, ex.Status, ex.Err, ex.HandedOver, ex.PeerText = nil, "", nil, 0, nil, false, ""
 	ex.Head, ex.raw = ex.Head[:0], ex.raw[:0]
 	ex.head, ex.cli, ex.up = false, nil, nil
 	exPool.Put(ex)
@@ -123,8 +125,7 @@ func newLoop(s *Server) (*loop, error) {
 	}
 	l := &loop{
 		s: s, ep: ep, efd: efd,
-		conns:  make(map[int]*conn),
-		idle:   make(map[*Upstream][]*conn),
+		idle:   make([][]*conn, len(s.o.Upstreams)),
 		buf:    make([]byte, maxInline),
 		events: make([]unix.EpollEvent, 256),
 	}
@@ -168,7 +169,7 @@ func (l *loop) run() error {
 				_, _ = unix.Read(l.efd, b[:])
 				l.adopt()
 			default:
-				if c := l.conns[fd]; c != nil && c.gen == ev.Pad {
+				if c := l.conns.get(fd); c != nil && c.gen == ev.Pad {
 					l.event(c, ev.Events)
 				}
 			}
@@ -195,22 +196,22 @@ func (l *loop) shutdown() bool {
 		l.stopAll(errShutdown)
 		return true
 	}
-	for _, c := range l.conns {
+	for _, c := range l.conns.all() {
 		if c.ex == nil && len(c.out) == 0 {
 			l.close(c)
 		}
 	}
-	return len(l.conns) == 0
+	return l.conns.n == 0
 }
 
 // stopAll closes every connection, aborting what is in flight.
 func (l *loop) stopAll(err error) {
-	for _, c := range l.conns {
+	for _, c := range l.conns.all() {
 		if c.kind == kindClient {
 			l.abort(c, err)
 		}
 	}
-	for _, c := range l.conns {
+	for _, c := range l.conns.all() {
 		l.close(c)
 	}
 }
@@ -279,7 +280,7 @@ func (l *loop) add(c *conn, events uint32) error {
 	if err := unix.EpollCtl(l.ep, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd), Pad: c.gen}); err != nil {
 		return err
 	}
-	l.conns[c.fd] = c
+	l.conns.set(c)
 	return nil
 }
 
@@ -294,10 +295,10 @@ func (l *loop) watch(c *conn, events uint32) {
 // close closes c's socket and forgets it. An exchange in flight on c is
 // the caller's business.
 func (l *loop) close(c *conn) {
-	if l.conns[c.fd] != c {
+	if l.conns.get(c.fd) != c {
 		return
 	}
-	delete(l.conns, c.fd)
+	l.conns.del(c.fd)
 	_ = unix.Close(c.fd) // also removes it from the epoll set
 	if c.kind == kindUpstream {
 		l.unpool(c)
@@ -308,7 +309,7 @@ func (l *loop) close(c *conn) {
 // detach forgets c without closing its socket, which now belongs to Go's
 // poller (handover, relay).
 func (l *loop) detach(c *conn) (net.Conn, error) {
-	delete(l.conns, c.fd)
+	l.conns.del(c.fd)
 	_ = unix.EpollCtl(l.ep, unix.EPOLL_CTL_DEL, c.fd, nil)
 	return fdConn(c.fd)
 }
@@ -369,8 +370,10 @@ func (l *loop) readRequest(c *conn) {
 		l.handover(c, data)
 		return
 	}
-	ex.Peer, ex.Start, ex.head = c.peer, l.now, ex.Header.IsHead()
-	if !l.s.o.Handler.Route(ex) {
+	ex.Peer, ex.Start, ex.head, ex.PeerText = c.peer, l.now, ex.Header.IsHead(), c.peerText
+	routed := l.s.o.Handler.Route(ex)
+	c.peerText = ex.PeerText
+	if !routed {
 		putExchange(ex)
 		l.handover(c, data)
 		return
@@ -475,9 +478,12 @@ func (l *loop) send(ex *Exchange) {
 }
 
 func (l *loop) upstreamConn(up *Upstream) (*conn, error) {
-	if list := l.idle[up]; len(list) > 0 {
+	if up.index >= len(l.s.o.Upstreams) || l.s.o.Upstreams[up.index] != up {
+		return nil, errUnknownUpstream
+	}
+	if list := l.idle[up.index]; len(list) > 0 {
 		u := list[len(list)-1]
-		l.idle[up] = list[:len(list)-1]
+		l.idle[up.index] = list[:len(list)-1]
 		u.idleAt = -1
 		return u, nil
 	}
@@ -683,18 +689,18 @@ func (l *loop) pool(u *conn) {
 		return
 	}
 	u.deadline = l.now.Add(upstreamIdle)
-	u.idleAt = len(l.idle[u.up])
-	l.idle[u.up] = append(l.idle[u.up], u)
+	u.idleAt = len(l.idle[u.up.index])
+	l.idle[u.up.index] = append(l.idle[u.up.index], u)
 }
 
 func (l *loop) unpool(u *conn) {
 	if u.idleAt < 0 {
 		return
 	}
-	list := l.idle[u.up]
+	list := l.idle[u.up.index]
 	last := list[len(list)-1]
 	list[u.idleAt], last.idleAt = last, u.idleAt
-	l.idle[u.up] = list[:len(list)-1]
+	l.idle[u.up.index] = list[:len(list)-1]
 	u.idleAt = -1
 }
 
@@ -788,7 +794,7 @@ func (l *loop) abort(c *conn, err error) {
 
 // expire acts on the deadlines that have passed.
 func (l *loop) expire() {
-	for _, c := range l.conns {
+	for _, c := range l.conns.all() {
 		if c.deadline.IsZero() || l.now.Before(c.deadline) {
 			continue
 		}
@@ -845,4 +851,46 @@ func addrPort(sa unix.Sockaddr) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
 	}
 	return netip.AddrPort{}
+}
+
+// connTable holds a loop's connections by file descriptor (small integers
+// the kernel reuses): a slice, not a map, on the per-event path.
+type connTable struct {
+	byFD []*conn
+	n    int
+}
+
+func (t *connTable) get(fd int) *conn {
+	if fd < len(t.byFD) {
+		return t.byFD[fd]
+	}
+	return nil
+}
+
+func (t *connTable) set(c *conn) {
+	for c.fd >= len(t.byFD) {
+		t.byFD = append(t.byFD, make([]*conn, len(t.byFD)+64)...)
+	}
+	if t.byFD[c.fd] == nil {
+		t.n++
+	}
+	t.byFD[c.fd] = c
+}
+
+func (t *connTable) del(fd int) {
+	if fd < len(t.byFD) && t.byFD[fd] != nil {
+		t.byFD[fd] = nil
+		t.n--
+	}
+}
+
+// all iterates over the connections; removing the current one is allowed.
+func (t *connTable) all() func(yield func(int, *conn) bool) {
+	return func(yield func(int, *conn) bool) {
+		for fd, c := range t.byFD {
+			if c != nil && !yield(fd, c) {
+				return
+			}
+		}
+	}
 }

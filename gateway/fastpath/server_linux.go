@@ -93,6 +93,9 @@ func New(o Options) (*Server, error) {
 	if o.Loops <= 0 {
 		o.Loops = baseProcs
 	}
+	for i, u := range o.Upstreams {
+		u.index = i
+	}
 	if o.Loops > maxLoops {
 		o.Loops = maxLoops
 	}

@@ -10,7 +10,8 @@ import (
 // (entersyscall and exitsyscall, and the handing over of the P that a
 // blocking call invites, cost about as much as the calls themselves):
 //
-//   - read and write are on non-blocking sockets and return at once;
+//   - recv and send are on non-blocking sockets and return at once (the
+//     socket calls, not read and write, which take the file layer's path);
 //   - epoll_pwait waits at most scanEvery. While it waits, the loop's
 //     goroutine keeps its P: Server.New raises GOMAXPROCS by the number of
 //     loops so that the rest of the program keeps as many Ps as before. A
@@ -22,7 +23,7 @@ func rawRead(fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	n, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0, 0, 0)
 	if e != 0 {
 		return -1, e
 	}
@@ -33,7 +34,7 @@ func rawWrite(fd int, p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
 	if e != 0 {
 		return -1, e
 	}
