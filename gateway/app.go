@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 
+	"authgate/gateway/proxy"
 	"authgate/gateway/rules"
 )
 
@@ -171,6 +172,9 @@ func (g *Gateway) serve(c *fiber.Ctx) (err error) {
 		g.finish(c, &rq)
 	}()
 	path, query, perr := g.target(rq.hdr)
+	if perr == nil && !validFieldNames(rq.hdr) {
+		perr = problem(ProblemBadRequest, "a header field name is not a token (RFC 9110, section 5.1)")
+	}
 	if perr != nil {
 		rq.route = "invalid"
 		return perr
@@ -192,6 +196,18 @@ func (g *Gateway) serveOwnCopy(c *fiber.Ctx, rq *request, r *route, id string) e
 	*own = *rq
 	defer func() { *rq = *own }()
 	return g.serveOwn(c, own, r, id)
+}
+
+// validFieldNames reports whether every field name of h is a token: no
+// spaces, no separators. Such a name is refused rather than passed to an
+// upstream that might read it another way.
+func validFieldNames(h *fasthttp.RequestHeader) bool {
+	for k := range h.All() {
+		if !proxy.ValidFieldName(k) {
+			return false
+		}
+	}
+	return true
 }
 
 // identify sets the request ID, whether the peer is a trusted proxy and the

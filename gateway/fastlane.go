@@ -47,7 +47,7 @@ func (f *fastHandler) Route(ex *fastpath.Exchange) bool {
 	g.identify(rq)
 	ex.PeerText = rq.peerText
 	path, query, err := g.target(rq.hdr)
-	if err != nil {
+	if err != nil || !validFieldNames(rq.hdr) {
 		releaseFastState(st)
 		return false
 	}

@@ -320,6 +320,7 @@ func TestFastPathHandsOverWhatItDoesNotServe(t *testing.T) {
 		{"missing role", "GET", get("/admin/x", authz(fe.user)), 403},
 		{"denied rule", "GET", get("/blocked/x", authz(fe.user)), 403},
 		{"encoded slash", "GET", get("/api/a%2fb", authz(fe.user)), 400},
+		{"space in a field name", "GET", get("/api/x", authz(fe.user), "X Y: z\r\n"), 400},
 		{"absolute-form for another host", "GET", "GET http://evil.test/api/x HTTP/1.1\r\nHost: app.test\r\n" + authz(fe.user) + "\r\n", 400},
 		{"own route", "GET", get("/me", authz(fe.user)), 200},
 		{"JWKS", "GET", get("/.well-known/jwks.json"), 200},

@@ -6,7 +6,11 @@
 #
 # Targets, each driven by wrk with the same threads and connections:
 #   direct         the upstream itself: nginx answering `return 200 "ok"`
-#   nginx          a second nginx, proxy_pass to that upstream (keepalive 64)
+#   nginx          a second nginx, proxy_pass to that upstream (keepalive 64),
+#                  access_log off
+#   nginx-log      the same nginx config with an access log (one line per
+#                  request, to .bench/nginx-access.log): the like of
+#                  authgate at log level info
 #   authgate       authgate proxying to it, rule /** authenticated, with
 #                  Authorization: Bearer <token>; log.level info (one line per
 #                  request, stderr appended to .bench/authgate-info.log)
@@ -17,7 +21,7 @@
 #   WARMUP   [2s]   wrk warm-up per target before the first run
 #   THREADS  [2]    wrk threads        CONNS [64]  wrk connections
 #   RUNS     [1]    runs per target; the table shows the median by req/s
-#   UPSTREAM_PORT [18081]  NGINX_PORT [18082]
+#   UPSTREAM_PORT [18081]  NGINX_PORT [18082]  NGINX_LOG_PORT [18085]
 #   AUTHGATE_PORT [18083]  AUTHGATE_WARN_PORT [18084]
 #
 # For each target the table shows req/s, the p50 and p99 latency, the CPU
@@ -35,6 +39,7 @@ CONNS=${CONNS:-64}
 RUNS=${RUNS:-1}
 UPSTREAM_PORT=${UPSTREAM_PORT:-18081}
 NGINX_PORT=${NGINX_PORT:-18082}
+NGINX_LOG_PORT=${NGINX_LOG_PORT:-18085}
 AUTHGATE_PORT=${AUTHGATE_PORT:-18083}
 AUTHGATE_WARN_PORT=${AUTHGATE_WARN_PORT:-18084}
 HOST=127.0.0.1
@@ -52,8 +57,8 @@ if ((${#missing[@]})); then
 fi
 
 port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$AUTHGATE_PORT" "$AUTHGATE_WARN_PORT"; do
-	! port_busy "$p" || die "port $HOST:$p is in use; choose others with UPSTREAM_PORT, NGINX_PORT, AUTHGATE_PORT, AUTHGATE_WARN_PORT"
+for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$NGINX_LOG_PORT" "$AUTHGATE_PORT" "$AUTHGATE_WARN_PORT"; do
+	! port_busy "$p" || die "port $HOST:$p is in use; choose others with UPSTREAM_PORT, NGINX_PORT, NGINX_LOG_PORT, AUTHGATE_PORT, AUTHGATE_WARN_PORT"
 done
 
 pids=()
@@ -86,7 +91,8 @@ wait_http() {
 	die "nothing answers on $1; see the logs in $B"
 }
 
-# nginx_conf NAME PORT HTTP_EXTRA LOCATION_BODY: a self-contained nginx config.
+# nginx_conf NAME PORT HTTP_EXTRA LOCATION_BODY [ACCESS_LOG]: a
+# self-contained nginx config.
 nginx_conf() {
 	cat >"$B/$1.conf" <<EOF
 worker_processes auto;
@@ -95,7 +101,7 @@ pid $B/$1.pid;
 error_log $B/$1-error.log warn;
 events { worker_connections 4096; }
 http {
-    access_log off;
+    access_log ${5:-off};
     keepalive_requests 1000000;
     keepalive_timeout 65s;
     client_body_temp_path $B/tmp/$1-body;
@@ -128,6 +134,16 @@ nginx -p "$B" -c "$B/proxy.conf" -e "$B/proxy-error.log" &
 pids+=($!)
 server[nginx]=$!
 
+echo "== nginx-log: the same with an access log on $HOST:$NGINX_LOG_PORT"
+: >"$B/nginx-access.log"
+nginx_conf proxy-log "$NGINX_LOG_PORT" \
+	"upstream u { server $HOST:$UPSTREAM_PORT; keepalive 64; keepalive_requests 1000000; }" \
+	'proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection "";' \
+	"$B/nginx-access.log"
+nginx -p "$B" -c "$B/proxy-log.conf" -e "$B/proxy-log-error.log" &
+pids+=($!)
+server[nginx-log]=$!
+
 PASSWORD=bench-password-$RANDOM$RANDOM
 HASH=$(printf '%s\n' "$PASSWORD" | "$B/authgate" hash-password)
 
@@ -159,6 +175,7 @@ start_authgate warn "$AUTHGATE_WARN_PORT" warn authgate-warn
 
 wait_http "http://$HOST:$UPSTREAM_PORT/"
 wait_http "http://$HOST:$NGINX_PORT/"
+wait_http "http://$HOST:$NGINX_LOG_PORT/"
 wait_http "http://$HOST:$AUTHGATE_PORT/healthz"
 wait_http "http://$HOST:$AUTHGATE_WARN_PORT/healthz"
 
@@ -183,10 +200,11 @@ done
 got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$AUTHGATE_PORT/bench/ping")
 [[ $got == 401 ]] || die "authgate answered $got without a token; the rule is not enforced"
 
-names=(direct nginx authgate authgate-warn)
+names=(direct nginx nginx-log authgate authgate-warn)
 declare -A url=(
 	[direct]="http://$HOST:$UPSTREAM_PORT/bench/ping"
 	[nginx]="http://$HOST:$NGINX_PORT/bench/ping"
+	[nginx-log]="http://$HOST:$NGINX_LOG_PORT/bench/ping"
 	[authgate]="http://$HOST:$AUTHGATE_PORT/bench/ping"
 	[authgate-warn]="http://$HOST:$AUTHGATE_WARN_PORT/bench/ping"
 )
@@ -248,7 +266,8 @@ for r in $(seq "$RUNS"); do
 		res=$(run_wrk "$n" "$DURATION")
 		echo "   run $r $n: $res (req/s p50_ms p99_ms cpu_us/req)"
 		results[$n]+="$res"$'\n'
-		[[ $n == authgate ]] && : >"$B/authgate-info.log" # keep the log file small
+		[[ $n == authgate ]] && : >"$B/authgate-info.log" # keep the log files small
+		[[ $n == nginx-log ]] && : >"$B/nginx-access.log"
 	done
 done
 
@@ -269,6 +288,9 @@ for n in "${names[@]}"; do
 		"$(awk -v a="${rps[$n]}" -v b="${rps[nginx]}" 'BEGIN { print a / b }')" \
 		"$(awk -v a="${rps[$n]}" -v b="${rps[direct]}" 'BEGIN { print a / b }')"
 done
+printf 'like for like: authgate-warn / nginx = %.2f (no request log on either), authgate / nginx-log = %.2f (one log line per request on both)\n' \
+	"$(awk -v a="${rps[authgate-warn]}" -v b="${rps[nginx]}" 'BEGIN { print a / b }')" \
+	"$(awk -v a="${rps[authgate]}" -v b="${rps[nginx-log]}" 'BEGIN { print a / b }')"
 echo "(vs_* are req/s ratios; cpu_us/req is the CPU time of the server under test"
 echo " alone per request: the upstream for direct, the proxy for the others; all"
 echo " processes and wrk share the machine's cores. Logs and configs are in $B)"

@@ -130,6 +130,21 @@ func validValue(v string) error {
 	return nil
 }
 
+// ValidFieldName reports whether name is an RFC 9110 token, the syntax of a
+// field name. fasthttp accepts names with spaces ("X Y: v"), which some
+// backends read differently; the gateway refuses them.
+func ValidFieldName(name []byte) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if !tokenByte[c] {
+			return false
+		}
+	}
+	return true
+}
+
 // isToken reports whether s is an RFC 9110 token, the syntax of a field name.
 func isToken(s string) bool {
 	if s == "" {
