@@ -47,7 +47,7 @@ func (f *fastHandler) Route(ex *fastpath.Exchange) bool {
 	g.identify(rq)
 	ex.PeerText = rq.peerText
 	path, query, err := g.target(rq.hdr)
-	if err != nil || !validFieldNames(rq.hdr) {
+	if err != nil {
 		releaseFastState(st)
 		return false
 	}
@@ -72,6 +72,8 @@ func (f *fastHandler) Route(ex *fastpath.Exchange) bool {
 		return false
 	}
 	req := g.proxyHeaders(rq, claims, st.ids[:0])
+	// AppendRequestHead also refuses field names that are not tokens, as
+	// serve does (validFieldNames): the Fiber app answers those 400.
 	if ex.Head, err = g.proxies[d.Upstream].AppendRequestHead(ex.Head[:0], rq.hdr, &req); err != nil {
 		releaseFastState(st)
 		return false

@@ -57,6 +57,7 @@ func BenchmarkFastPathRequest(b *testing.B) {
 			b.Fatal(err)
 		}
 		out.Reset()
+		out.DisableNormalizing()
 		out.Set("X-Request-Id", ex.ID)
 		proxy.CopyResponseHeader(&out, &rh)
 		out.SetContentLength(rh.ContentLength())

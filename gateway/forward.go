@@ -64,22 +64,21 @@ func (g *Gateway) proxyHeaders(rq *request, claims *auth.Claims, ids []proxy.Hea
 
 // identityNames are the headers that only authgate may set upstream.
 func (g *Gateway) identityNames() []string {
-	h := g.cfg.IdentityHeaders
-	return []string{h.UserID, h.Name, h.Email, h.Roles}
+	return g.idNames[:]
 }
 
 // identity appends the identity headers for claims to out.
 func (g *Gateway) identity(cl *auth.Claims, out []proxy.Header) []proxy.Header {
-	h := g.cfg.IdentityHeaders
+	n := &g.idNames
 	if out == nil {
 		out = make([]proxy.Header, 0, 4)
 	}
-	out = append(out, proxy.Header{Name: h.UserID, Value: cl.Subject})
-	out = append(out, proxy.Header{Name: h.Name, Value: cl.Name})
+	out = append(out, proxy.Header{Name: n[0], Value: cl.Subject})
+	out = append(out, proxy.Header{Name: n[1], Value: cl.Name})
 	if cl.Email != "" {
-		out = append(out, proxy.Header{Name: h.Email, Value: cl.Email})
+		out = append(out, proxy.Header{Name: n[2], Value: cl.Email})
 	}
-	out = append(out, proxy.Header{Name: h.Roles, Value: cl.RolesList()})
+	out = append(out, proxy.Header{Name: n[3], Value: cl.RolesList()})
 	return out
 }
 

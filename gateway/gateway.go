@@ -60,6 +60,10 @@ type Gateway struct {
 	loginIP, loginUser, refreshIP, mailIP, mailEmail *rateLimit
 	lock                                             *lockout
 
+	// idNames are the identity header names (user id, name, email,
+	// roles) in canonical case.
+	idNames [4]string
+
 	routes routeTable
 	fast   atomic.Pointer[fastpath.Server] // nil: the Fiber app serves everything
 	app    *fiber.App
@@ -103,6 +107,10 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 		g.log.Warn("config", "field", p.Path, "problem", p.Msg)
 	}
 	g.rules = set
+	ih := cfg.IdentityHeaders
+	for i, n := range []string{ih.UserID, ih.Name, ih.Email, ih.Roles} {
+		g.idNames[i] = proxy.CanonicalName(n)
+	}
 	if err := g.buildProxies(); err != nil {
 		return nil, err
 	}

@@ -656,6 +656,7 @@ func (l *loop) readResponse(u *conn) {
 	reuse := len(data) == end+body && !l.rh.ConnectionClose()
 
 	l.out.Reset()
+	l.out.DisableNormalizing() // the names come from l.rh, normalized by its parse
 	l.out.Set("X-Request-Id", ex.ID)
 	proxy.CopyResponseHeader(&l.out, &l.rh)
 	if cl := l.rh.ContentLength(); cl >= 0 {

@@ -32,7 +32,9 @@ func (p *Proxy) ResponseTimeout() time.Duration { return p.responseTimeout }
 // send upstream for the bodiless client request in with decision r: the
 // request line, Host, the client's fields that rewriteRequestHeader keeps
 // (the same drop and cookie decisions), then the identity, X-Forwarded-* and
-// X-Request-Id fields of r. The bytes are written directly rather than
+// X-Request-Id fields of r, their names as given (see CanonicalName). A
+// client field name that is not a token is an ErrInvalidRequest. The bytes
+// are written directly rather than
 // through a fasthttp header: in was parsed by fasthttp, so its names are
 // already in canonical case and its values hold no line breaks. The order of
 // the fields may differ from Forward's; their names and values do not. It
@@ -57,6 +59,9 @@ func (p *Proxy) AppendRequestHead(dst []byte, in *fasthttp.RequestHeader, r *Req
 	s.tokens = connectionTokens(s.tokens[:0], in.All())
 	dropCookie := !r.KeepAuthorization && r.AccessCookie != ""
 	for k, v := range in.All() {
+		if !ValidFieldName(k) {
+			return dst, fmt.Errorf("forward to %s: %w: field name %q", p.target, ErrInvalidRequest, k)
+		}
 		if dropRequestField(k, r, s.tokens) {
 			continue
 		}
@@ -70,42 +75,47 @@ func (p *Proxy) AppendRequestHead(dst []byte, in *fasthttp.RequestHeader, r *Req
 		dst = appendField(dst, k, v)
 	}
 	for i := range r.Identity {
-		dst = appendCanonicalField(dst, r.Identity[i].Name, r.Identity[i].Value)
+		dst = appendStringField(dst, r.Identity[i].Name, r.Identity[i].Value)
 	}
 	if r.ForwardedFor != "" {
-		dst = appendCanonicalField(dst, fasthttp.HeaderXForwardedFor, r.ForwardedFor)
+		dst = appendStringField(dst, fasthttp.HeaderXForwardedFor, r.ForwardedFor)
 	}
 	if r.ForwardedProto != "" {
-		dst = appendCanonicalField(dst, fasthttp.HeaderXForwardedProto, r.ForwardedProto)
+		dst = appendStringField(dst, fasthttp.HeaderXForwardedProto, r.ForwardedProto)
 	}
 	if r.ForwardedHost != "" {
-		dst = appendCanonicalField(dst, fasthttp.HeaderXForwardedHost, r.ForwardedHost)
+		dst = appendStringField(dst, fasthttp.HeaderXForwardedHost, r.ForwardedHost)
 	}
 	if r.RequestID != "" {
-		dst = appendCanonicalField(dst, "X-Request-Id", r.RequestID)
+		dst = appendStringField(dst, "X-Request-Id", r.RequestID)
 	}
 	return append(dst, "\r\n"...), nil
 }
 
-// appendCanonicalField appends "Name: value" with the name in the case
-// fasthttp's Set gives it (X-User-Id), as Forward sends it. validate has
-// checked name and value.
-func appendCanonicalField(dst []byte, name, value string) []byte {
-	upper := true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case upper && 'a' <= c && c <= 'z':
-			c -= 'a' - 'A'
-		case !upper && 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		dst = append(dst, c)
-		upper = c == '-'
-	}
+func appendStringField(dst []byte, name, value string) []byte {
+	dst = append(dst, name...)
 	dst = append(dst, ": "...)
 	dst = append(dst, value...)
 	return append(dst, "\r\n"...)
+}
+
+// CanonicalName returns name in the case fasthttp gives a field name
+// (x-user-id: X-User-Id). AppendRequestHead writes the identity names as
+// given, so a caller that wants them as Forward sends them passes them
+// through this once.
+func CanonicalName(name string) string {
+	b := []byte(name)
+	upper := true
+	for i, c := range b {
+		switch {
+		case upper && 'a' <= c && c <= 'z':
+			b[i] = c - ('a' - 'A')
+		case !upper && 'A' <= c && c <= 'Z':
+			b[i] = c + ('a' - 'A')
+		}
+		upper = c == '-'
+	}
+	return string(b)
 }
 
 // CopyResponseHeader fills dst, an empty header, with the upstream's status
