@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"authgate/gateway/echo"
+	"authgate/gateway/internal/memwatch"
 )
 
 // scriptedUpstream is the echo upstream plus paths that answer in the ways
@@ -41,6 +43,20 @@ func scriptedUpstream(t *testing.T) (*httptest.Server, chan struct{}) {
 		body := strings.Repeat("0123456789abcdef", 200<<10/16) // 200 KiB: streamed
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		_, _ = io.WriteString(w, body)
+	})
+	mux.HandleFunc("/api/stream", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)
+		if r.URL.Query().Get("chunked") == "" {
+			w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
+		}
+		chunk := []byte(strings.Repeat("authgate", 8<<10)) // 64 KiB
+		for n > 0 {
+			k := min(n, int64(len(chunk)))
+			if _, err := w.Write(chunk[:k]); err != nil {
+				return
+			}
+			n -= k
+		}
 	})
 	mux.HandleFunc("/api/chunked", func(w http.ResponseWriter, r *http.Request) {
 		for i := range 3 {
@@ -486,5 +502,45 @@ func TestFastPathShutdownFinishesRequestsInFlight(t *testing.T) {
 	_ = idle.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := idle.br.ReadByte(); err == nil {
 		t.Error("idle connection still open after shutdown")
+	}
+}
+
+// TestFastPathStreamsLargeDownloadsWithBoundedMemory: a download the loop
+// does not buffer is relayed piece by piece. 64 MiB by default, 1 GiB with
+// AUTHGATE_BIG=1.
+func TestFastPathStreamsLargeDownloadsWithBoundedMemory(t *testing.T) {
+	size := int64(64 << 20)
+	if os.Getenv("AUTHGATE_BIG") == "1" {
+		size = 1 << 30
+	}
+	fe := newFastEnv(t, nil)
+	for _, chunked := range []string{"", "1"} {
+		t.Run("chunked="+chunked, func(t *testing.T) {
+			c := dial(t, fe.fast)
+			_ = c.conn.SetDeadline(time.Now().Add(5 * time.Minute))
+			target := fmt.Sprintf("/api/stream?n=%d&chunked=%s", size, chunked)
+			_, r0, _ := fe.counts()
+			mem := memwatch.Start()
+			if _, err := io.WriteString(c.conn, get(target, authz(fe.user))); err != nil {
+				t.Fatal(err)
+			}
+			res, err := http.ReadResponse(c.br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := io.Copy(io.Discard, res.Body)
+			_ = res.Body.Close()
+			heap, sys := mem.Growth()
+			t.Logf("%d MiB: peak growth HeapInuse %.1f MiB, Sys %.1f MiB", size>>20, float64(heap)/(1<<20), float64(sys)/(1<<20))
+			if err != nil || n != size || res.StatusCode != 200 {
+				t.Fatalf("status %d, %d of %d bytes: %v", res.StatusCode, n, size, err)
+			}
+			if _, r1, _ := fe.counts(); r1 != r0+1 {
+				t.Errorf("relayed %d, want 1", r1-r0)
+			}
+			if limit := int64(32 << 20); heap > limit || sys > limit {
+				t.Errorf("memory grew by HeapInuse %d, Sys %d bytes; limit %d", heap, sys, limit)
+			}
+		})
 	}
 }

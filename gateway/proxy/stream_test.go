@@ -8,12 +8,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"authgate/gateway/internal/memwatch"
 )
 
 // transferSize is 64 MiB, or 1 GiB with AUTHGATE_BIG=1.
@@ -63,45 +64,6 @@ func patternSum(n int64) uint32 {
 	h := crc32.NewIEEE()
 	_, _ = io.Copy(h, &patternReader{n: n})
 	return h.Sum32()
-}
-
-// memSampler records the peak of HeapInuse and Sys while a transfer runs.
-type memSampler struct {
-	base              runtime.MemStats
-	peakHeap, peakSys uint64
-	stop              chan struct{}
-	done              chan struct{}
-}
-
-func sampleMemory() *memSampler {
-	runtime.GC()
-	m := &memSampler{stop: make(chan struct{}), done: make(chan struct{})}
-	runtime.ReadMemStats(&m.base)
-	m.peakHeap, m.peakSys = m.base.HeapInuse, m.base.Sys
-	go func() {
-		defer close(m.done)
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		var s runtime.MemStats
-		for {
-			select {
-			case <-m.stop:
-				return
-			case <-t.C:
-				runtime.ReadMemStats(&s)
-				m.peakHeap = max(m.peakHeap, s.HeapInuse)
-				m.peakSys = max(m.peakSys, s.Sys)
-			}
-		}
-	}()
-	return m
-}
-
-// growth stops sampling and returns the peak growth of HeapInuse and Sys.
-func (m *memSampler) growth() (heap, sys int64) {
-	close(m.stop)
-	<-m.done
-	return int64(m.peakHeap) - int64(m.base.HeapInuse), int64(m.peakSys) - int64(m.base.Sys)
 }
 
 // streamUpstream answers POST /upload with "<bytes> <crc32>" of the body it
@@ -156,11 +118,11 @@ func TestLargeBodiesStreamWithBoundedMemory(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mem := sampleMemory()
+			mem := memwatch.Start()
 			start := time.Now()
 			n, got := tt.run(t)
 			elapsed := time.Since(start)
-			heap, sys := mem.growth()
+			heap, sys := mem.Growth()
 			t.Logf("%d MiB in %v: peak growth HeapInuse %.1f MiB, Sys %.1f MiB",
 				size>>20, elapsed.Round(time.Millisecond), float64(heap)/(1<<20), float64(sys)/(1<<20))
 			if n != size || got != sum {
