@@ -31,3 +31,6 @@ func New(Options) (*Server, error) { return nil, ErrUnsupported }
 func (*Server) Handoff() net.Listener          { return nil }
 func (*Server) Serve() error                   { return ErrUnsupported }
 func (*Server) Shutdown(context.Context) error { return nil }
+
+// Counts is always zero here.
+func (*Server) Counts() (served, relayed, handedOver uint64) { return 0, 0, 0 }
