@@ -41,12 +41,12 @@ type Claims struct {
 	// doing anything else.
 	PasswordChange bool `json:"pwc,omitempty"`
 
-	rolesList string // Roles joined by ",", set by Verify
+	rolesList string // Roles joined by ",", set by Issue and Verify
 }
 
 // RolesList is Roles joined by commas, as the X-User-Roles header carries
-// them. Verify computes it once per token, so that a cached token costs no
-// allocation per request.
+// them. Issue and Verify compute it once per token, so that a cached token
+// costs no allocation per request.
 func (c *Claims) RolesList() string {
 	if c.rolesList == "" && len(c.Roles) > 0 {
 		return strings.Join(c.Roles, ",")
@@ -136,6 +136,7 @@ func (t *Tokens) Issue(sub, sid, name, email string, roles []string, passwordCha
 		Email:          email,
 		Roles:          roles,
 		PasswordChange: passwordChange,
+		rolesList:      strings.Join(roles, ","),
 	}
 	tok := jwt.NewWithClaims(t.method, c)
 	tok.Header["kid"] = t.signerKID

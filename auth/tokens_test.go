@@ -86,12 +86,16 @@ func TestIssuedTokensVerifyForEveryAlgorithm(t *testing.T) {
 					ExpiresAt: jwt.NewNumericDate(testNow.Add(15 * time.Minute)), ID: got.ID,
 				},
 				SessionID: "s1", Name: "alice", Email: "a@example.com", Roles: []string{"user", "admin"}, PasswordChange: true,
+				rolesList: "user,admin",
 			}
 			if !reflect.DeepEqual(*got, want) {
 				t.Errorf("claims:\n got %+v\nwant %+v", *got, want)
 			}
 			if len(got.ID) < 16 {
 				t.Errorf("jti %q too short to be random", got.ID)
+			}
+			if got.RolesList() != "user,admin" || (&Claims{Roles: []string{"a", "b"}}).RolesList() != "a,b" {
+				t.Errorf("RolesList %q", got.RolesList())
 			}
 			hdr, err := base64.RawURLEncoding.DecodeString(strings.Split(tok, ".")[0])
 			if err != nil {
