@@ -90,6 +90,21 @@ func scriptedUpstream(t *testing.T) (*httptest.Server, chan struct{}) {
 		case <-r.Context().Done():
 		}
 	})
+	mux.HandleFunc("/api/ws", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "websocket" {
+			http.Error(w, "upgrade required", http.StatusUpgradeRequired)
+			return
+		}
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"X-Upstream-User: " + r.Header.Get("X-User-Id") + "\r\n\r\n")
+		_ = buf.Flush()
+		_, _ = io.Copy(conn, buf) // echo whatever the client sends
+	})
 	mux.HandleFunc("/api/cut", func(w http.ResponseWriter, r *http.Request) {
 		conn, buf, err := w.(http.Hijacker).Hijack()
 		if err != nil {
@@ -542,5 +557,36 @@ func TestFastPathStreamsLargeDownloadsWithBoundedMemory(t *testing.T) {
 				t.Errorf("memory grew by HeapInuse %d, Sys %d bytes; limit %d", heap, sys, limit)
 			}
 		})
+	}
+}
+
+// TestFastPathHandsWebSocketUpgradesToTheTunnel: an upgrade goes to the
+// Fiber app, which tunnels it with the identity headers set.
+func TestFastPathHandsWebSocketUpgradesToTheTunnel(t *testing.T) {
+	fe := newFastEnv(t, nil)
+	_, _, h0 := fe.counts()
+	c := dial(t, fe.fast)
+	_ = c.conn.SetDeadline(time.Now().Add(10 * time.Second))
+	req := get("/api/ws", authz(fe.user), "Connection: Upgrade\r\nUpgrade: websocket\r\nX-User-Id: evil\r\n",
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")
+	if _, err := io.WriteString(c.conn, req); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(c.br, nil)
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", res, err)
+	}
+	if u := res.Header.Get("X-Upstream-User"); u == "" || u == "evil" {
+		t.Errorf("upstream saw X-User-Id %q", u)
+	}
+	if _, _, h1 := fe.counts(); h1 != h0+1 {
+		t.Errorf("handed over %d connections, want 1", h1-h0)
+	}
+	if _, err := io.WriteString(c.conn, "ping through the tunnel"); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len("ping through the tunnel"))
+	if _, err := io.ReadFull(c.br, got); err != nil || string(got) != "ping through the tunnel" {
+		t.Fatalf("echo %q, %v", got, err)
 	}
 }
