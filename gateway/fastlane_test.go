@@ -75,6 +75,19 @@ func scriptedUpstream(t *testing.T) (*httptest.Server, chan struct{}) {
 		}
 		_, _ = io.WriteString(w, "data: two\n\n")
 	})
+	mux.HandleFunc("/api/close", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close") // the upstream ends the connection after this answer
+		_, _ = io.WriteString(w, "closing")
+	})
+	mux.HandleFunc("/api/http10", func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		_, _ = buf.WriteString("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nolder")
+		_ = buf.Flush()
+		_ = conn.Close()
+	})
 	mux.HandleFunc("/api/hop", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "X-Secret")
 		w.Header().Set("X-Secret", "connection-scoped")
@@ -287,6 +300,8 @@ func TestFastPathAnswersAsTheFiberApp(t *testing.T) {
 		{name: "503 with body", method: "GET", raw: get("/api/status/503", authz(fe.user))},
 		{name: "HEAD of a status", method: "HEAD", raw: "HEAD /api/status/200 HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "\r\n"},
 		{name: "hop-by-hop response fields", method: "GET", raw: get("/api/hop", authz(fe.user))},
+		{name: "upstream closes after answering", method: "GET", raw: get("/api/close", authz(fe.user))},
+		{name: "HTTP/1.0 upstream", method: "GET", raw: get("/api/http10", authz(fe.user))},
 		{name: "large body", method: "GET", raw: get("/api/big", authz(fe.user)), relayed: true},
 		{name: "chunked body", method: "GET", raw: get("/api/chunked", authz(fe.user)), relayed: true},
 	}
