@@ -418,7 +418,12 @@ func parseJWKS(t *testing.T, data []byte) map[string]crypto.PublicKey {
 			if len(x) != 32 || len(y) != 32 {
 				t.Errorf("EC key %s: x/y are %d/%d bytes, want 32", k["kid"], len(x), len(y))
 			}
-			out[k["kid"]] = &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}
+			pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+			if err != nil {
+				t.Errorf("EC key %s: %v", k["kid"], err)
+				continue
+			}
+			out[k["kid"]] = pub
 		case "RSA":
 			if k["alg"] != "RS256" {
 				t.Errorf("RSA key %s: alg %q", k["kid"], k["alg"])
