@@ -155,6 +155,7 @@ func (l *loop) run() error {
 			n, err = poll(l.ep, l.events, int(scanEvery/time.Millisecond))
 		}
 		if err != nil && err != unix.EINTR {
+			l.closed = true
 			l.stopAll(err)
 			return fmt.Errorf("fast path: epoll_wait: %w", err)
 		}
@@ -229,6 +230,10 @@ func (l *loop) accept() {
 				l.s.o.Logger.Warn("fast path: accept", "err", err)
 			}
 			return
+		}
+		if l.s.closing.Load() {
+			_ = unix.Close(fd) // shutting down: no new connections
+			continue
 		}
 		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
 		loops := l.s.loops

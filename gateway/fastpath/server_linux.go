@@ -152,6 +152,9 @@ func (s *Server) Serve() error {
 		}()
 	}
 	wg.Wait()
+	for _, l := range s.loops {
+		l.adopt() // closes connections accepted for a loop that had already stopped
+	}
 	cancel()
 	s.relays.Wait()
 	_ = unix.Close(s.lfd)
