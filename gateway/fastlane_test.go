@@ -605,3 +605,41 @@ func TestFastPathHandsWebSocketUpgradesToTheTunnel(t *testing.T) {
 		t.Fatalf("echo %q, %v", got, err)
 	}
 }
+
+// TestFastPathPathTricksMatchTheFiberApp sends raw request targets that try
+// to reach /admin (the user has no admin role) or to smuggle separators.
+// Whatever path serves them, the answer is the same, and a request that
+// reaches the upstream arrives with the path the rules allowed.
+func TestFastPathPathTricksMatchTheFiberApp(t *testing.T) {
+	fe := newFastEnv(t, nil)
+	for _, target := range []string{
+		"/api/../admin/x", "/api/%2e%2e/admin/x", "/api/%2E%2e/admin", "/api/..%2fadmin", "/api%2f..%2fadmin",
+		"/api/x%00", "/api/%5c..%5cadmin", `/api/\..\admin`, "/api/..;/admin", "/api/.%2e/admin",
+		"//admin/x", "///api/x", "/api//x/", "/API/x", "/admin%2fx", "/api/%252e%252e/admin",
+		"/api/%C0%AE%C0%AE/admin", "/api/./x?y=../admin", "/api/x#frag", "/api/%7Euser/%41",
+		"/public/../admin/x", "/public/%2e%2e/admin/x", "http://app.test/api/../admin/x", "*",
+	} {
+		t.Run(target, func(t *testing.T) {
+			raw := "GET " + target + " HTTP/1.1\r\nHost: app.test\r\n" + authz(fe.user) + "\r\n"
+			got := dial(t, fe.fast).send("GET", raw)
+			want := dial(t, fe.slow).send("GET", raw)
+			if got.status != want.status {
+				t.Fatalf("status %d, Fiber app %d", got.status, want.status)
+			}
+			t.Logf("status %d", got.status)
+			if got.status != 200 {
+				if !strings.Contains(got.header.Get("Content-Type"), "problem+json") {
+					t.Errorf("status %d without a problem document: %q", got.status, got.body)
+				}
+				return
+			}
+			g, w := upstreamSaw(t, got.body), upstreamSaw(t, want.body)
+			if g.Path != w.Path || g.RawPath != w.RawPath || g.Query != w.Query {
+				t.Errorf("upstream saw %q %q ?%q, Fiber app's request %q %q ?%q", g.Path, g.RawPath, g.Query, w.Path, w.RawPath, w.Query)
+			}
+			if strings.HasPrefix(strings.ToLower(g.Path), "/admin") || strings.Contains(g.Path, "..") || strings.Contains(g.Path, "//") {
+				t.Errorf("the upstream was sent %q", g.Path)
+			}
+		})
+	}
+}
