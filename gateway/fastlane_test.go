@@ -173,6 +173,14 @@ func newFastEnv(t *testing.T, edit func(string) string) *fastEnv {
 	fe.user, _ = e.login("fan", "fan-password-1")
 	fe.admin, _ = e.login("boss", "boss-password-1")
 
+	fe.fast, fe.stop = serveFast(t, e)
+	return fe
+}
+
+// serveFast serves e through Serve, the fast path on, on a loopback port.
+// stop cancels Serve and returns its error.
+func serveFast(t *testing.T, e *testEnv) (addr string, stop func() error) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +190,7 @@ func newFastEnv(t *testing.T, edit func(string) string) *fastEnv {
 	go func() { done <- e.g.Serve(ctx, ln, nil) }()
 	var once sync.Once
 	var serveErr error
-	fe.stop = func() error {
+	stop = func() error {
 		once.Do(func() {
 			cancel()
 			select {
@@ -193,15 +201,14 @@ func newFastEnv(t *testing.T, edit func(string) string) *fastEnv {
 		})
 		return serveErr
 	}
-	t.Cleanup(func() { _ = fe.stop() })
-	fe.fast = ln.Addr().String()
+	t.Cleanup(func() { _ = stop() })
 	for i := 0; e.g.fast.Load() == nil; i++ {
 		if i > 500 {
 			t.Fatal("the fast path did not start")
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	return fe
+	return ln.Addr().String(), stop
 }
 
 func (fe *fastEnv) counts() (served, relayed, handedOver uint64) {

@@ -157,3 +157,29 @@ func waitRevoked(t *testing.T, e *testEnv, tok string) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestLogoutOnOneInstanceIsRefusedByAnothersFastPath: B serves through its
+// event loops; a logout on A is refused by B's loops on the next request of
+// the same keep-alive connection.
+func TestLogoutOnOneInstanceIsRefusedByAnothersFastPath(t *testing.T) {
+	envs := redisEnvs(t, 2, nil)
+	a, b := envs[0], envs[1]
+	a.addUser("carol", "carol-password-1", "user")
+	access, _ := a.login("carol", "carol-password-1")
+	addr, _ := serveFast(t, b)
+	c := dial(t, addr)
+	served0, _, _ := b.g.fast.Load().Counts()
+	if r := c.send("GET", get("/api/x", authz(access))); r.status != 200 {
+		t.Fatalf("A's token on B's fast path: %d %s", r.status, r.body)
+	}
+	if served, _, _ := b.g.fast.Load().Counts(); served != served0+1 {
+		t.Fatalf("B's loops served %d requests, want 1", served-served0)
+	}
+	if r := a.do("POST", "/logout", "", bearer(access)...); r.status != 204 {
+		t.Fatalf("logout on A: %d", r.status)
+	}
+	waitRevoked(t, b, access)
+	if r := c.send("GET", get("/api/x", authz(access))); r.status != 401 {
+		t.Fatalf("B's fast path accepted a token logged out on A: %d", r.status)
+	}
+}
