@@ -29,6 +29,8 @@ package fastpath
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -82,10 +84,27 @@ type Exchange struct {
 	up   *conn
 }
 
+// Options configure a Server.
+type Options struct {
+	// Listener is the listening socket. The loops accept on it; nothing
+	// else may.
+	Listener *net.TCPListener
+	Handler  Handler
+	// Upstreams are those the handler routes to; the server keeps their
+	// addresses looked up.
+	Upstreams []*Upstream
+	// Loops is the number of event loops. Default: GOMAXPROCS at start.
+	Loops int
+	// IdleTimeout closes a keep-alive connection that sends no request for
+	// that long. WriteTimeout closes one that takes no response bytes for
+	// that long. Both as in the Fiber app's config.
+	IdleTimeout, WriteTimeout time.Duration
+	Logger                    *slog.Logger
+}
+
 // Upstream is one plain-HTTP upstream the loops may dial.
 type Upstream struct {
 	proxy    *proxy.Proxy
-	addr     string // host:port
 	timeout  time.Duration
 	dial     time.Duration
 	maxConns int32
@@ -108,7 +127,7 @@ func NewUpstream(p *proxy.Proxy, dialTimeout time.Duration, maxConns int) (*Upst
 	if dialTimeout <= 0 {
 		dialTimeout = 5 * time.Second
 	}
-	u := &Upstream{proxy: p, addr: addr, timeout: p.ResponseTimeout(), dial: dialTimeout, maxConns: int32(maxConns)}
+	u := &Upstream{proxy: p, timeout: p.ResponseTimeout(), dial: dialTimeout, maxConns: int32(maxConns)}
 	if err := u.addrs.init(addr); err != nil {
 		return nil, fmt.Errorf("fast path: upstream %s: %w", addr, err)
 	}

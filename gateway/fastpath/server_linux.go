@@ -19,24 +19,6 @@ import (
 	"authgate/gateway/proxy"
 )
 
-// Options configure a Server.
-type Options struct {
-	// Listener is the listening socket. The loops accept on it; nothing
-	// else may.
-	Listener *net.TCPListener
-	Handler  Handler
-	// Upstreams are those the handler routes to; the server keeps their
-	// addresses looked up.
-	Upstreams []*Upstream
-	// Loops is the number of event loops. Default: GOMAXPROCS.
-	Loops int
-	// IdleTimeout closes a keep-alive connection that sends no request for
-	// that long. WriteTimeout closes one that takes no response bytes for
-	// that long. Both as in the Fiber app's config.
-	IdleTimeout, WriteTimeout time.Duration
-	Logger                    *slog.Logger
-}
-
 // baseProcs is GOMAXPROCS as the program started: the default number of
 // loops, and the Ps the rest of the program keeps.
 var baseProcs = runtime.GOMAXPROCS(0)

@@ -4,20 +4,8 @@ package fastpath
 
 import (
 	"context"
-	"log/slog"
 	"net"
-	"time"
 )
-
-// Options configure a Server (see the Linux build).
-type Options struct {
-	Listener                  *net.TCPListener
-	Handler                   Handler
-	Upstreams                 []*Upstream
-	Loops                     int
-	IdleTimeout, WriteTimeout time.Duration
-	Logger                    *slog.Logger
-}
 
 // Server is not available on this platform: New returns ErrUnsupported and
 // the gateway serves everything with the Fiber app.
