@@ -56,39 +56,11 @@ func (p *Proxy) AppendRequestHead(dst []byte, in *fasthttp.RequestHeader, r *Req
 	dst = append(dst, p.host...)
 	dst = append(dst, "\r\n"...)
 
-	s.tokens = connectionTokens(s.tokens[:0], in.All())
-	dropCookie := !r.KeepAuthorization && r.AccessCookie != ""
-	for k, v := range in.All() {
-		if !ValidFieldName(k) {
-			return dst, fmt.Errorf("forward to %s: %w: field name %q", p.target, ErrInvalidRequest, k)
-		}
-		if dropRequestField(k, r, s.tokens) {
-			continue
-		}
-		if dropCookie && sameField(k, "Cookie") {
-			s.cookie = appendCookiesWithout(s.cookie[:0], v, r.AccessCookie)
-			if len(s.cookie) == 0 {
-				continue
-			}
-			v = s.cookie
-		}
-		dst = appendField(dst, k, v)
+	eachClientField(in, r, s, func(k, v []byte) { dst = appendField(dst, k, v) })
+	if s.badName != nil {
+		return dst, fmt.Errorf("forward to %s: %w: field name %q", p.target, ErrInvalidRequest, s.badName)
 	}
-	for i := range r.Identity {
-		dst = appendStringField(dst, r.Identity[i].Name, r.Identity[i].Value)
-	}
-	if r.ForwardedFor != "" {
-		dst = appendStringField(dst, fasthttp.HeaderXForwardedFor, r.ForwardedFor)
-	}
-	if r.ForwardedProto != "" {
-		dst = appendStringField(dst, fasthttp.HeaderXForwardedProto, r.ForwardedProto)
-	}
-	if r.ForwardedHost != "" {
-		dst = appendStringField(dst, fasthttp.HeaderXForwardedHost, r.ForwardedHost)
-	}
-	if r.RequestID != "" {
-		dst = appendStringField(dst, "X-Request-Id", r.RequestID)
-	}
+	eachGatewayField(r, func(k, v string) { dst = appendStringField(dst, k, v) })
 	return append(dst, "\r\n"...), nil
 }
 
@@ -186,5 +158,3 @@ func (w *deadlineWriter) Write(b []byte) (int, error) {
 	}
 	return w.conn.Write(b)
 }
-
-func (w *deadlineWriter) SetWriteDeadline(t time.Time) error { return w.conn.SetWriteDeadline(t) }

@@ -10,8 +10,9 @@ import (
 // scratch holds the buffers one header rewrite needs, pooled so that a
 // rewrite allocates nothing.
 type scratch struct {
-	tokens [][]byte // names listed in Connection headers
-	cookie []byte   // the Cookie value without the access cookie
+	tokens  [][]byte // names listed in Connection headers
+	cookie  []byte   // the Cookie value without the access cookie
+	badName []byte   // set by eachClientField: a field name that is not a token
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -227,16 +228,21 @@ func dropRequestField(key []byte, r *Request, tokens [][]byte) bool {
 		listed(key, tokens)
 }
 
-// rewriteRequestHeader fills dst, an empty header, from the client's header
-// src and the gateway's decision r: the client's fields minus everything
-// dropRequestField names, then the access cookie removed, then the identity
-// and X-Forwarded-* values of r. With upgrade set, Connection: Upgrade and the
-// client's Upgrade value are sent (WebSocket).
-func rewriteRequestHeader(dst, src *fasthttp.RequestHeader, r *Request, upgrade bool, s *scratch) {
+// eachClientField calls f with each of the client's fields of src that go
+// upstream: all but those dropRequestField names, with the access cookie
+// removed from Cookie. At a field name that is not a token it stops and
+// sets s.badName (nil otherwise). The slices are valid during the call only.
+// (A callback rather than an iterator: an iterator's closure would move r,
+// and with it the caller's Request, to the heap on every request.)
+func eachClientField(src *fasthttp.RequestHeader, r *Request, s *scratch, f func(k, v []byte)) {
+	s.badName = nil
 	s.tokens = connectionTokens(s.tokens[:0], src.All())
 	dropCookie := !r.KeepAuthorization && r.AccessCookie != ""
-	dst.SetMethodBytes(src.Method())
 	for k, v := range src.All() {
+		if !ValidFieldName(k) {
+			s.badName = k
+			return
+		}
 		if dropRequestField(k, r, s.tokens) {
 			continue
 		}
@@ -247,8 +253,37 @@ func rewriteRequestHeader(dst, src *fasthttp.RequestHeader, r *Request, upgrade 
 			}
 			v = s.cookie
 		}
-		dst.AddBytesKV(k, v)
+		f(k, v)
 	}
+}
+
+// eachGatewayField calls f with each field the gateway sets upstream: the
+// identity fields of r, then X-Forwarded-For, -Proto, -Host and
+// X-Request-Id when r has them.
+func eachGatewayField(r *Request, f func(k, v string)) {
+	for i := range r.Identity {
+		f(r.Identity[i].Name, r.Identity[i].Value)
+	}
+	for _, kv := range [...][2]string{
+		{fasthttp.HeaderXForwardedFor, r.ForwardedFor},
+		{fasthttp.HeaderXForwardedProto, r.ForwardedProto},
+		{fasthttp.HeaderXForwardedHost, r.ForwardedHost},
+		{"X-Request-Id", r.RequestID},
+	} {
+		if kv[1] != "" {
+			f(kv[0], kv[1])
+		}
+	}
+}
+
+// rewriteRequestHeader fills dst, an empty header, from the client's header
+// src and the gateway's decision r: eachClientField, then eachGatewayField. With
+// upgrade set, Connection: Upgrade and the client's Upgrade value are sent
+// (WebSocket). The gateway has refused requests with a field name that is
+// not a token before (eachClientField would stop there).
+func rewriteRequestHeader(dst, src *fasthttp.RequestHeader, r *Request, upgrade bool, s *scratch) {
+	dst.SetMethodBytes(src.Method())
+	eachClientField(src, r, s, func(k, v []byte) { dst.AddBytesKV(k, v) })
 	if upgrade {
 		for k, v := range src.All() {
 			if sameField(k, "Upgrade") {
@@ -258,21 +293,7 @@ func rewriteRequestHeader(dst, src *fasthttp.RequestHeader, r *Request, upgrade 
 		}
 		dst.Set(fasthttp.HeaderConnection, "Upgrade")
 	}
-	for i := range r.Identity {
-		dst.Set(r.Identity[i].Name, r.Identity[i].Value)
-	}
-	if r.ForwardedFor != "" {
-		dst.Set(fasthttp.HeaderXForwardedFor, r.ForwardedFor)
-	}
-	if r.ForwardedProto != "" {
-		dst.Set(fasthttp.HeaderXForwardedProto, r.ForwardedProto)
-	}
-	if r.ForwardedHost != "" {
-		dst.Set(fasthttp.HeaderXForwardedHost, r.ForwardedHost)
-	}
-	if r.RequestID != "" {
-		dst.Set("X-Request-Id", r.RequestID)
-	}
+	eachGatewayField(r, func(k, v string) { dst.Set(k, v) })
 }
 
 // dropResponseField reports whether the upstream's header key must not reach
