@@ -124,6 +124,24 @@ func (f *fastHandler) Done(ex *fastpath.Exchange) {
 	}
 }
 
+// newFastHandler returns the gateway's fast-path handler and the upstreams
+// it routes to (the plain-HTTP ones).
+func (g *Gateway) newFastHandler() (*fastHandler, []*fastpath.Upstream, error) {
+	h := &fastHandler{g: g, ups: make(map[string]*fastpath.Upstream, len(g.proxies))}
+	var ups []*fastpath.Upstream
+	for name, p := range g.proxies {
+		up, err := fastpath.NewUpstream(p, g.cfg.Upstreams.DialTimeout, g.cfg.Upstreams.MaxConnsPerHost)
+		if err != nil {
+			return nil, nil, err
+		}
+		if up != nil {
+			h.ups[name] = up
+			ups = append(ups, up)
+		}
+	}
+	return h, ups, nil
+}
+
 // fastPath returns the event-loop front end for ln, or nil when it is
 // switched off (server.fast_path), ln is not a plain TCP listener (TLS), or
 // the platform has no epoll.
@@ -132,17 +150,9 @@ func (g *Gateway) fastPath(ln net.Listener) (*fastpath.Server, error) {
 	if !ok || g.cfg.Server.FastPath == nil || !*g.cfg.Server.FastPath {
 		return nil, nil
 	}
-	h := &fastHandler{g: g, ups: make(map[string]*fastpath.Upstream, len(g.proxies))}
-	var ups []*fastpath.Upstream
-	for name, p := range g.proxies {
-		up, err := fastpath.NewUpstream(p, g.cfg.Upstreams.DialTimeout, g.cfg.Upstreams.MaxConnsPerHost)
-		if err != nil {
-			return nil, err
-		}
-		if up != nil {
-			h.ups[name] = up
-			ups = append(ups, up)
-		}
+	h, ups, err := g.newFastHandler()
+	if err != nil {
+		return nil, err
 	}
 	s, err := fastpath.New(fastpath.Options{
 		Listener:     tl,

@@ -21,13 +21,9 @@ import (
 // warn: no line).
 func BenchmarkFastPathRequest(b *testing.B) {
 	e := newBenchEnv(b, slog.LevelWarn)
-	h := &fastHandler{g: e.g, ups: map[string]*fastpath.Upstream{}}
-	for name, p := range e.g.proxies {
-		up, err := fastpath.NewUpstream(p, time.Second, 10)
-		if err != nil || up == nil {
-			b.Fatalf("upstream %s: %v", name, err)
-		}
-		h.ups[name] = up
+	h, _, err := e.g.newFastHandler()
+	if err != nil || len(h.ups) != len(e.g.proxies) {
+		b.Fatalf("fast handler: %v", err)
 	}
 	req := benchRequest(e.token)
 	rawReq := []byte(req.Header.String())

@@ -33,13 +33,9 @@ func FuzzFastPathUpstreamHead(f *testing.F) {
 	e := newEnv(f, nil)
 	e.addUser("fuzz", "fuzz-password-1", "user")
 	tok, _ := e.login("fuzz", "fuzz-password-1")
-	h := &fastHandler{g: e.g, ups: map[string]*fastpath.Upstream{}}
-	for name, p := range e.g.proxies {
-		up, err := fastpath.NewUpstream(p, time.Second, 10)
-		if err != nil || up == nil {
-			f.Fatalf("upstream %s: %v", name, err)
-		}
-		h.ups[name] = up
+	h, _, err := e.g.newFastHandler()
+	if err != nil || len(h.ups) != len(e.g.proxies) {
+		f.Fatalf("fast handler: %v", err)
 	}
 	upstreamHost := strings.TrimPrefix(e.cfg.Upstreams.Default, "http://")
 	f.Fuzz(func(t *testing.T, lines string) {
