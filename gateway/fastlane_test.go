@@ -79,15 +79,7 @@ func scriptedUpstream(t *testing.T) (*httptest.Server, chan struct{}) {
 		w.Header().Set("Connection", "close") // the upstream ends the connection after this answer
 		_, _ = io.WriteString(w, "closing")
 	})
-	mux.HandleFunc("/api/http10", func(w http.ResponseWriter, r *http.Request) {
-		conn, buf, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return
-		}
-		_, _ = buf.WriteString("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nolder")
-		_ = buf.Flush()
-		_ = conn.Close()
-	})
+	mux.HandleFunc("/api/http10", rawAnswer("HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nolder"))
 	mux.HandleFunc("/api/hop", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Connection", "X-Secret")
 		w.Header().Set("X-Secret", "connection-scoped")
@@ -118,15 +110,7 @@ func scriptedUpstream(t *testing.T) (*httptest.Server, chan struct{}) {
 		_ = buf.Flush()
 		_, _ = io.Copy(conn, buf) // echo whatever the client sends
 	})
-	mux.HandleFunc("/api/cut", func(w http.ResponseWriter, r *http.Request) {
-		conn, buf, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return
-		}
-		_, _ = buf.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
-		_ = buf.Flush()
-		_ = conn.Close()
-	})
+	mux.HandleFunc("/api/cut", rawAnswer("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b"))
 	mux.Handle("/", echo.Handler())
 	up := httptest.NewServer(mux)
 	t.Cleanup(up.Close)
@@ -138,6 +122,19 @@ func scriptedUpstream(t *testing.T) (*httptest.Server, chan struct{}) {
 		}
 	})
 	return up, release
+}
+
+// rawAnswer writes raw on the connection, as it is, and closes it.
+func rawAnswer(raw string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		_, _ = buf.WriteString(raw)
+		_ = buf.Flush()
+		_ = conn.Close()
+	}
 }
 
 var upstreamURL = regexp.MustCompile(`http://127\.0\.0\.1:\d+`)
