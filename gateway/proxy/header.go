@@ -104,17 +104,21 @@ func connectionTokens(dst [][]byte, all iter.Seq2[[]byte, []byte]) [][]byte {
 		}
 		for len(v) > 0 {
 			var tok []byte
-			if i := indexByte(v, ','); i >= 0 {
-				tok, v = v[:i], v[i+1:]
-			} else {
-				tok, v = v, nil
-			}
-			if tok = trimOWS(tok); len(tok) > 0 {
+			if tok, v = cutListElement(v); len(tok) > 0 {
 				dst = append(dst, tok)
 			}
 		}
 	}
 	return dst
+}
+
+// cutListElement splits a comma-separated field value into its first
+// element, without the optional white space around it, and the rest.
+func cutListElement(v []byte) (elem, rest []byte) {
+	if i := indexByte(v, ','); i >= 0 {
+		return trimOWS(v[:i]), v[i+1:]
+	}
+	return trimOWS(v), nil
 }
 
 // hasToken reports whether any header named name holds token in its
@@ -126,12 +130,7 @@ func hasToken(all iter.Seq2[[]byte, []byte], name, token string) bool {
 		}
 		for len(v) > 0 {
 			var tok []byte
-			if i := indexByte(v, ','); i >= 0 {
-				tok, v = v[:i], v[i+1:]
-			} else {
-				tok, v = v, nil
-			}
-			if sameField(trimOWS(tok), token) {
+			if tok, v = cutListElement(v); sameField(tok, token) {
 				return true
 			}
 		}
