@@ -185,10 +185,10 @@ func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
 		return fmt.Errorf("%s: encode: %w", op, err)
 	}
 	name, email := store.Fold(u.Username), store.Fold(u.Email)
-	for range maxAttempts {
+	return retryOnConflict(op, func() (string, error) {
 		old, oldRaw, err := s.getUser(ctx, u.ID)
 		if err != nil {
-			return fmt.Errorf("%s: %w", op, err)
+			return "", fmt.Errorf("%s: %w", op, err)
 		}
 		oldEmail := store.Fold(old.Email)
 		keys := []string{
@@ -197,16 +197,10 @@ func (s *Store) UpdateUser(ctx context.Context, u store.User) error {
 		}
 		answer, err := updateUserScript.Run(ctx, s.client, keys, u.ID, oldRaw, raw, flag(email != ""), flag(oldEmail != "")).Text()
 		if err != nil {
-			return classify(op, err)
+			return "", classify(op, err)
 		}
-		if err := scriptOutcome(answer); !errors.Is(err, errConflict) {
-			if err != nil {
-				return fmt.Errorf("%s: %w", op, err)
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("%s: %w", op, errConflict)
+		return answer, nil
+	})
 }
 
 // DeleteUser removes the user and its index entries atomically; ErrNotFound.
@@ -214,16 +208,30 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	op := fmt.Sprintf("delete user %q", id)
-	for range maxAttempts {
+	return retryOnConflict(op, func() (string, error) {
 		old, oldRaw, err := s.getUser(ctx, id)
 		if err != nil {
-			return fmt.Errorf("%s: %w", op, err)
+			return "", fmt.Errorf("%s: %w", op, err)
 		}
 		email := store.Fold(old.Email)
 		keys := []string{s.userKey(id), s.idsKey(), s.nameKey(store.Fold(old.Username)), s.emailKey(email)}
 		answer, err := deleteUserScript.Run(ctx, s.client, keys, id, oldRaw, flag(email != "")).Text()
 		if err != nil {
-			return classify(op, err)
+			return "", classify(op, err)
+		}
+		return answer, nil
+	})
+}
+
+// retryOnConflict runs attempt, which reads the user and runs a script that
+// checks the record is still the one read, up to maxAttempts times while
+// the script answers that it changed meanwhile. attempt's errors are
+// returned as they are; the script's answer is turned into the outcome.
+func retryOnConflict(op string, attempt func() (answer string, err error)) error {
+	for range maxAttempts {
+		answer, err := attempt()
+		if err != nil {
+			return err
 		}
 		if err := scriptOutcome(answer); !errors.Is(err, errConflict) {
 			if err != nil {
