@@ -231,20 +231,5 @@ func TestAServerErrorReplyIsNotReportedAsUnavailable(t *testing.T) {
 
 func BenchmarkRotateRefresh(b *testing.B) {
 	s := newStore(b)
-	ctx := context.Background()
-	now := time.Now()
-	se := store.Session{ID: "bench", UserID: "u", RefreshHash: "h0", CreatedAt: now, RefreshExpiresAt: now.Add(time.Hour), ExpiresAt: now.Add(2 * time.Hour)}
-	if err := s.CreateSession(ctx, se); err != nil {
-		b.Fatal(err)
-	}
-	live := "h0"
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		next := fmt.Sprintf("h%d", i+1)
-		if _, err := s.RotateRefresh(ctx, "bench", live, next, now.Add(time.Hour)); err != nil {
-			b.Fatal(err)
-		}
-		live = next
-	}
+	storetest.BenchRotateRefresh(b, s)
 }
