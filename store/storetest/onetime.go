@@ -94,17 +94,6 @@ var oneTimeBehaviours = []behaviour{
 			wg.Go(func() { _, errs[i] = s.ConsumeOneTime(testContext(t), "reset", "t1") })
 		}
 		wg.Wait()
-		won := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				won++
-			case !errors.Is(err, store.ErrNotFound):
-				t.Errorf("ConsumeOneTime: %v, want nil or ErrNotFound", err)
-			}
-		}
-		if won != 1 {
-			t.Fatalf("%d of %d concurrent consumes succeeded, want 1", won, n)
-		}
+		oneWinner(t, "ConsumeOneTime", errs, store.ErrNotFound)
 	}},
 }

@@ -280,17 +280,6 @@ var rotateBehaviours = []behaviour{
 		}
 		close(start)
 		wg.Wait()
-		won := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				won++
-			case !errors.Is(err, store.ErrRefreshReused) && !errors.Is(err, store.ErrNotFound):
-				t.Errorf("RotateRefresh: %v, want nil, ErrRefreshReused or ErrNotFound", err)
-			}
-		}
-		if won != 1 {
-			t.Fatalf("%d of %d concurrent rotations succeeded, want exactly 1", won, n)
-		}
+		oneWinner(t, "RotateRefresh", errs, store.ErrRefreshReused, store.ErrNotFound)
 	}},
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"slices"
 	"testing"
 	"time"
@@ -159,4 +160,23 @@ func sorted(ids []string) []string {
 		out = []string{}
 	}
 	return out
+}
+
+// oneWinner checks the results of concurrent calls of the same change:
+// exactly one succeeded, and every other failed with one of losers.
+func oneWinner(t *testing.T, call string, errs []error, losers ...error) {
+	t.Helper()
+	won := 0
+	for _, err := range errs {
+		if err == nil {
+			won++
+			continue
+		}
+		if !slices.ContainsFunc(losers, func(l error) bool { return errors.Is(err, l) }) {
+			t.Errorf("%s: %v, want nil or one of %v", call, err, losers)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d of %d concurrent %s calls succeeded, want exactly 1", won, len(errs), call)
+	}
 }

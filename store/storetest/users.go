@@ -172,18 +172,7 @@ var userBehaviours = []behaviour{
 			})
 		}
 		wg.Wait()
-		won := 0
-		for _, err := range errs {
-			switch {
-			case err == nil:
-				won++
-			case !errors.Is(err, store.ErrUsernameTaken):
-				t.Errorf("CreateUser: %v, want nil or ErrUsernameTaken", err)
-			}
-		}
-		if won != 1 {
-			t.Fatalf("%d of %d concurrent creates succeeded, want 1", won, n)
-		}
+		oneWinner(t, "CreateUser", errs, store.ErrUsernameTaken)
 	}},
 	{"UnknownUserIsNotFound", func(t *testing.T, h *harness) {
 		s := h.open(t)
