@@ -2,98 +2,16 @@ package gateway
 
 import (
 	"io"
-	"log"
 	"mime"
 	"mime/multipart"
-	"net"
 	netmail "net/mail"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"authgate/mail"
+	"authgate/mail/smtptest"
 )
-
-// smtpSink is a real SMTP server on loopback that keeps what it receives.
-type smtpSink struct {
-	port int
-	mu   sync.Mutex
-	got  []sunkMail
-}
-
-type sunkMail struct {
-	from string
-	to   []string
-	data []byte
-}
-
-func startSMTPSink(t *testing.T) *smtpSink {
-	t.Helper()
-	s := &smtpSink{}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &sinkSession{sink: s}, nil
-	}))
-	srv.Domain = "localhost"
-	srv.ReadTimeout = 10 * time.Second
-	srv.WriteTimeout = 10 * time.Second
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.port = ln.Addr().(*net.TCPAddr).Port
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		_ = ln.Close()
-		<-done
-	})
-	return s
-}
-
-func (s *smtpSink) mails() []sunkMail {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]sunkMail(nil), s.got...)
-}
-
-type sinkSession struct {
-	sink *smtpSink
-	cur  sunkMail
-}
-
-func (s *sinkSession) Mail(from string, _ *smtp.MailOptions) error {
-	s.cur = sunkMail{from: from}
-	return nil
-}
-
-func (s *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.cur.to = append(s.cur.to, to)
-	return nil
-}
-
-func (s *sinkSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.cur.data = b
-	s.sink.mu.Lock()
-	s.sink.got = append(s.sink.got, s.cur)
-	s.sink.mu.Unlock()
-	return nil
-}
-
-func (s *sinkSession) Reset()        { s.cur = sunkMail{} }
-func (s *sinkSession) Logout() error { return nil }
 
 // plainText returns the subject and the decoded text/plain part of a raw
 // message (multipart/alternative or single part).
@@ -135,10 +53,10 @@ func plainText(t *testing.T, raw []byte) (subject, text string) {
 // with the smtp driver (as main.go wires it) mails the link, the test reads
 // it out of the received message and uses it.
 func TestResetMailTravelsThroughSMTP(t *testing.T) {
-	sink := startSMTPSink(t)
+	sink := smtptest.Start(t, smtptest.Setup{Security: "none"})
 	e := newEnv(t, func(y string) string {
 		return y + "mail:\n  driver: smtp\n  from: gate@example.com\n  smtp: {host: 127.0.0.1, port: " +
-			strconv.Itoa(sink.port) + ", security: none, timeout: 5s}\n"
+			strconv.Itoa(sink.Port) + ", security: none, timeout: 5s}\n"
 	})
 	m, err := mail.NewSMTP(e.cfg.Mail)
 	if err != nil {
@@ -149,14 +67,14 @@ func TestResetMailTravelsThroughSMTP(t *testing.T) {
 	old, _ := e.login("alice", "alice-password-1")
 
 	mustStatus(t, "forgot", e.do("POST", "/auth/forgot-password", jsonBody("email", "alice@example.com")), 202, "")
-	got := sink.mails()
+	got := sink.Received()
 	if len(got) != 1 {
 		t.Fatalf("%d mails received, want 1", len(got))
 	}
-	if got[0].from != "gate@example.com" || len(got[0].to) != 1 || got[0].to[0] != "alice@example.com" {
-		t.Errorf("envelope from %q to %v", got[0].from, got[0].to)
+	if got[0].From != "gate@example.com" || len(got[0].To) != 1 || got[0].To[0] != "alice@example.com" {
+		t.Errorf("envelope from %q to %v", got[0].From, got[0].To)
 	}
-	subject, text := plainText(t, got[0].data)
+	subject, text := plainText(t, got[0].Data)
 	if subject != "Reset your password" {
 		t.Errorf("subject %q", subject)
 	}
@@ -168,7 +86,7 @@ func TestResetMailTravelsThroughSMTP(t *testing.T) {
 
 	// Unknown addresses get the same answer and no mail.
 	mustStatus(t, "forgot unknown", e.do("POST", "/auth/forgot-password", jsonBody("email", "nobody@example.com")), 202, "")
-	if n := len(sink.mails()); n != 1 {
+	if n := len(sink.Received()); n != 1 {
 		t.Errorf("%d mails after a request for an unknown address, want still 1", n)
 	}
 }

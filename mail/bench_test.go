@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"testing"
+
+	"authgate/mail/smtptest"
 )
 
 func BenchmarkRender(b *testing.B) {
@@ -40,7 +42,7 @@ func BenchmarkMessageEncode(b *testing.B) {
 // BenchmarkSMTPSendLoopback is one whole SMTP session per mail (connect,
 // EHLO, MAIL, RCPT, DATA, QUIT) against a go-smtp server on loopback.
 func BenchmarkSMTPSendLoopback(b *testing.B) {
-	srv := startServer(b, serverSetup{security: "none"})
+	srv := smtptest.Start(b, smtptest.Setup{Security: "none"})
 	m, err := NewSMTP(smtpConfig(srv, "none"))
 	if err != nil {
 		b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"authgate/config"
+	"authgate/mail/smtptest"
 )
 
 // testLink is long enough for quoted-printable soft line breaks and holds
@@ -24,13 +25,13 @@ import (
 const testLink = "https://app.example.com/auth/reset-password?token=Zm9vYmFyYmF6cXV4LXF1dXotMDEyMzQ1Njc4OS1hYmNkZWZnaGlq&lang=en"
 
 // smtpConfig is a config.Mail for a test server.
-func smtpConfig(s *testServer, security string) config.Mail {
+func smtpConfig(s *smtptest.Server, security string) config.Mail {
 	return config.Mail{
 		Driver: "smtp",
 		From:   "authgate@example.com",
 		SMTP: config.SMTP{
-			Host:     s.host,
-			Port:     s.port,
+			Host:     s.Host,
+			Port:     s.Port,
 			Security: security,
 			Timeout:  5 * time.Second,
 		},
@@ -59,54 +60,54 @@ func TestSMTPMailerDeliversTheRenderedLinkIntact(t *testing.T) {
 	}
 	tests := []struct {
 		name     string
-		server   serverSetup
+		server   smtptest.Setup
 		security string
 		username string
 		password string
 		pwFile   string
 		wantTLS  bool
 	}{
-		{name: "security none without auth", server: serverSetup{security: "none"}, security: "none"},
+		{name: "security none without auth", server: smtptest.Setup{Security: "none"}, security: "none"},
 		{
 			name:     "security none with AUTH PLAIN on loopback",
-			server:   serverSetup{security: "none", users: users, allowInsecureAuth: true},
+			server:   smtptest.Setup{Security: "none", Users: users, AllowInsecureAuth: true},
 			security: "none", username: "mailer", password: "s3cret pass",
 		},
 		{
 			name:     "security none with AUTH LOGIN when the server offers only LOGIN",
-			server:   serverSetup{security: "none", users: users, mechs: []string{sasl.Login}, allowInsecureAuth: true},
+			server:   smtptest.Setup{Security: "none", Users: users, Mechs: []string{sasl.Login}, AllowInsecureAuth: true},
 			security: "none", username: "mailer", password: "s3cret pass",
 		},
 		{
 			name:     "starttls with AUTH PLAIN",
-			server:   serverSetup{security: "starttls", users: users},
+			server:   smtptest.Setup{Security: "starttls", Users: users},
 			security: "starttls", username: "mailer", password: "s3cret pass", wantTLS: true,
 		},
 		{
 			name:     "empty security means starttls",
-			server:   serverSetup{security: "starttls", users: users},
+			server:   smtptest.Setup{Security: "starttls", Users: users},
 			security: "", username: "mailer", password: "s3cret pass", wantTLS: true,
 		},
 		{
 			name:     "implicit tls with AUTH PLAIN",
-			server:   serverSetup{security: "tls", users: users},
+			server:   smtptest.Setup{Security: "tls", Users: users},
 			security: "tls", username: "mailer", password: "s3cret pass", wantTLS: true,
 		},
 		{
 			name:     "implicit tls with the password from password_file",
-			server:   serverSetup{security: "tls", users: users},
+			server:   smtptest.Setup{Security: "tls", Users: users},
 			security: "tls", username: "mailer", pwFile: passwordFile, wantTLS: true,
 		},
-		{name: "implicit tls without auth", server: serverSetup{security: "tls"}, security: "tls", wantTLS: true},
+		{name: "implicit tls without auth", server: smtptest.Setup{Security: "tls"}, security: "tls", wantTLS: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startServer(t, tt.server)
+			srv := smtptest.Start(t, tt.server)
 			cfg := smtpConfig(srv, tt.security)
 			cfg.SMTP.Username = tt.username
 			cfg.SMTP.Password = tt.password
 			cfg.SMTP.PasswordFile = tt.pwFile
-			mailer, err := NewSMTP(cfg, WithRootCAs(srv.roots))
+			mailer, err := NewSMTP(cfg, WithRootCAs(srv.Roots))
 			if err != nil {
 				t.Fatalf("NewSMTP: %v", err)
 			}
@@ -115,24 +116,24 @@ func TestSMTPMailerDeliversTheRenderedLinkIntact(t *testing.T) {
 				t.Fatalf("Send: %v", err)
 			}
 
-			got := srv.received()
+			got := srv.Received()
 			if len(got) != 1 {
 				t.Fatalf("server received %d mails, want 1", len(got))
 			}
 			rcv := got[0]
-			if rcv.from != cfg.From || len(rcv.to) != 1 || rcv.to[0] != want.To {
-				t.Errorf("envelope from %q to %q, want from %q to [%q]", rcv.from, rcv.to, cfg.From, want.To)
+			if rcv.From != cfg.From || len(rcv.To) != 1 || rcv.To[0] != want.To {
+				t.Errorf("envelope from %q to %q, want from %q to [%q]", rcv.From, rcv.To, cfg.From, want.To)
 			}
-			if rcv.authUser != tt.username {
-				t.Errorf("authenticated as %q, want %q", rcv.authUser, tt.username)
+			if rcv.AuthUser != tt.username {
+				t.Errorf("authenticated as %q, want %q", rcv.AuthUser, tt.username)
 			}
-			if rcv.tls != tt.wantTLS {
-				t.Errorf("mail travelled over TLS = %v, want %v", rcv.tls, tt.wantTLS)
+			if rcv.TLS != tt.wantTLS {
+				t.Errorf("mail travelled over TLS = %v, want %v", rcv.TLS, tt.wantTLS)
 			}
 
-			parsed, err := parseMail(rcv.data)
+			parsed, err := parseMail(rcv.Data)
 			if err != nil {
-				t.Fatalf("parse received mail: %v\n%s", err, rcv.data)
+				t.Fatalf("parse received mail: %v\n%s", err, rcv.Data)
 			}
 			if parsed.mimeType != "multipart/alternative" {
 				t.Errorf("Content-Type %q, want multipart/alternative", parsed.mimeType)
@@ -160,7 +161,7 @@ func TestSMTPMailerDeliversTheRenderedLinkIntact(t *testing.T) {
 }
 
 func TestSMTPMailerSendsTextOnlyMailWhenThereIsNoHTML(t *testing.T) {
-	srv := startServer(t, serverSetup{security: "none"})
+	srv := smtptest.Start(t, smtptest.Setup{Security: "none"})
 	mailer, err := NewSMTP(smtpConfig(srv, "none"))
 	if err != nil {
 		t.Fatalf("NewSMTP: %v", err)
@@ -169,11 +170,11 @@ func TestSMTPMailerSendsTextOnlyMailWhenThereIsNoHTML(t *testing.T) {
 	if err := mailer.Send(context.Background(), msg); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	got := srv.received()
+	got := srv.Received()
 	if len(got) != 1 {
 		t.Fatalf("server received %d mails, want 1", len(got))
 	}
-	parsed, err := parseMail(got[0].data)
+	parsed, err := parseMail(got[0].Data)
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
@@ -189,7 +190,7 @@ func TestSMTPMailerRefusesUnsafeOrFailedDelivery(t *testing.T) {
 	users := map[string]string{"mailer": "s3cret"}
 	tests := []struct {
 		name       string
-		server     serverSetup
+		server     smtptest.Setup
 		security   string
 		username   string
 		password   string
@@ -198,49 +199,49 @@ func TestSMTPMailerRefusesUnsafeOrFailedDelivery(t *testing.T) {
 	}{
 		{
 			name:     "starttls rejects a certificate it does not trust",
-			server:   serverSetup{security: "starttls"},
+			server:   smtptest.Setup{Security: "starttls"},
 			security: "starttls", wantErrSub: "certificate",
 		},
 		{
 			name:     "starttls never falls back to clear text",
-			server:   serverSetup{security: "none"},
+			server:   smtptest.Setup{Security: "none"},
 			security: "starttls", trustCert: true, wantErrSub: "STARTTLS",
 		},
 		{
 			name:     "implicit tls rejects a certificate it does not trust",
-			server:   serverSetup{security: "tls"},
+			server:   smtptest.Setup{Security: "tls"},
 			security: "tls", wantErrSub: "certificate",
 		},
 		{
 			name:     "implicit tls against a plain server fails",
-			server:   serverSetup{security: "none"},
+			server:   smtptest.Setup{Security: "none"},
 			security: "tls", trustCert: true, wantErrSub: "tls handshake",
 		},
 		{
 			name:     "wrong password is an error",
-			server:   serverSetup{security: "starttls", users: users},
+			server:   smtptest.Setup{Security: "starttls", Users: users},
 			security: "starttls", username: "mailer", password: "wrong", trustCert: true, wantErrSub: "AUTH",
 		},
 		{
 			name:     "server requiring auth rejects a mailer without username",
-			server:   serverSetup{security: "starttls", users: users},
+			server:   smtptest.Setup{Security: "starttls", Users: users},
 			security: "starttls", trustCert: true, wantErrSub: "authenticate",
 		},
 		{
 			name:     "username is an error when the server offers no AUTH",
-			server:   serverSetup{security: "none", users: users},
+			server:   smtptest.Setup{Security: "none", Users: users},
 			security: "none", username: "mailer", password: "s3cret", wantErrSub: "AUTH",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := startServer(t, tt.server)
+			srv := smtptest.Start(t, tt.server)
 			cfg := smtpConfig(srv, tt.security)
 			cfg.SMTP.Username = tt.username
 			cfg.SMTP.Password = tt.password
 			var opts []SMTPOption
 			if tt.trustCert {
-				opts = append(opts, WithRootCAs(srv.roots))
+				opts = append(opts, WithRootCAs(srv.Roots))
 			}
 			mailer, err := NewSMTP(cfg, opts...)
 			if err != nil {
@@ -253,7 +254,7 @@ func TestSMTPMailerRefusesUnsafeOrFailedDelivery(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantErrSub) {
 				t.Errorf("error %q does not mention %q", err, tt.wantErrSub)
 			}
-			if n := len(srv.received()); n != 0 {
+			if n := len(srv.Received()); n != 0 {
 				t.Errorf("server received %d mails, want 0", n)
 			}
 		})
@@ -335,10 +336,10 @@ func sendWithWatchdog(t *testing.T, ctx context.Context, mailer *SMTPMailer) err
 }
 
 func TestSMTPMailerIsSafeForConcurrentSends(t *testing.T) {
-	srv := startServer(t, serverSetup{security: "starttls", users: map[string]string{"mailer": "pw"}})
+	srv := smtptest.Start(t, smtptest.Setup{Security: "starttls", Users: map[string]string{"mailer": "pw"}})
 	cfg := smtpConfig(srv, "starttls")
 	cfg.SMTP.Username, cfg.SMTP.Password = "mailer", "pw"
-	mailer, err := NewSMTP(cfg, WithRootCAs(srv.roots))
+	mailer, err := NewSMTP(cfg, WithRootCAs(srv.Roots))
 	if err != nil {
 		t.Fatalf("NewSMTP: %v", err)
 	}
@@ -356,8 +357,8 @@ func TestSMTPMailerIsSafeForConcurrentSends(t *testing.T) {
 		}
 	}
 	seen := map[string]bool{}
-	for _, m := range srv.received() {
-		seen[strings.Join(m.to, ",")] = true
+	for _, m := range srv.Received() {
+		seen[strings.Join(m.To, ",")] = true
 	}
 	for i := range n {
 		if rcpt := fmt.Sprintf("user%d@example.org", i); !seen[rcpt] {
@@ -432,7 +433,7 @@ func TestNewSMTPDefaultsPortBySecurity(t *testing.T) {
 }
 
 func TestSMTPMailerRejectsABadRecipientBeforeConnecting(t *testing.T) {
-	srv := startServer(t, serverSetup{security: "none"})
+	srv := smtptest.Start(t, smtptest.Setup{Security: "none"})
 	mailer, err := NewSMTP(smtpConfig(srv, "none"))
 	if err != nil {
 		t.Fatalf("NewSMTP: %v", err)
@@ -442,7 +443,7 @@ func TestSMTPMailerRejectsABadRecipientBeforeConnecting(t *testing.T) {
 			t.Errorf("Send to %q succeeded, want an error", to)
 		}
 	}
-	if n := len(srv.received()); n != 0 {
+	if n := len(srv.Received()); n != 0 {
 		t.Errorf("server received %d mails, want 0", n)
 	}
 }
