@@ -2,7 +2,6 @@ package memstore
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -21,27 +20,6 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	storetest.RunUnavailable(t, s, true)
-}
-
-func TestCloseEndsRunningWatches(t *testing.T) {
-	s := New()
-	started := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- s.WatchRevocations(context.Background(), func(string, time.Time) {}, func() { close(started) })
-	}()
-	<-started
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, store.ErrUnavailable) {
-			t.Fatalf("WatchRevocations after Close = %v, want ErrUnavailable", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("WatchRevocations still running after Close")
-	}
 }
 
 func TestSlowWatcherIsToldToResyncInsteadOfBlockingRevokers(t *testing.T) {

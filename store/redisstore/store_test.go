@@ -48,27 +48,6 @@ func TestWatchOfAnUnreachableRedisWaitsWithoutResyncingAndStopsWithItsContext(t 
 	}
 }
 
-func TestCloseEndsRunningWatches(t *testing.T) {
-	s := New(newClient(""), newPrefix(t))
-	started := make(chan struct{}, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- s.WatchRevocations(context.Background(), func(string, time.Time) {}, func() { started <- struct{}{} })
-	}()
-	<-started
-	if err := s.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, store.ErrUnavailable) {
-			t.Fatalf("WatchRevocations after Close = %v, want ErrUnavailable", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("WatchRevocations still running after Close")
-	}
-}
-
 // watchEvents runs WatchRevocations on s and reports on two channels.
 func watchEvents(t *testing.T, s *Store) (events chan string, reconnects chan struct{}) {
 	events, reconnects = make(chan string, 100), make(chan struct{}, 100)

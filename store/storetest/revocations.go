@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -188,6 +189,27 @@ var revocationBehaviours = []behaviour{
 		revoke(t, s, "after", now().Add(time.Hour))
 		if got := revoked(t, s); len(got) != 1 {
 			t.Fatalf("RevokedSessions = %v, want one", got)
+		}
+	}},
+	{"CloseEndsRunningWatchesWithErrUnavailable", func(t *testing.T, h *harness) {
+		s := h.newStore(t) // closed here, not by the harness
+		started := make(chan struct{}, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- s.WatchRevocations(context.Background(), func(string, time.Time) {},
+				func() { started <- struct{}{} })
+		}()
+		<-started
+		if err := s.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		select {
+		case err := <-done:
+			if !errors.Is(err, store.ErrUnavailable) {
+				t.Fatalf("WatchRevocations after Close = %v, want ErrUnavailable", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("WatchRevocations still running after Close")
 		}
 	}},
 }
