@@ -27,6 +27,7 @@ type fastHandler struct {
 // fastState is what the gateway keeps about one exchange.
 type fastState struct {
 	rq      request
+	method  string // GET or HEAD
 	outcome outcome
 	ids     [4]proxy.Header
 }
@@ -34,52 +35,58 @@ type fastState struct {
 var fastStates = sync.Pool{New: func() any { return new(fastState) }}
 
 func releaseFastState(st *fastState) {
-	st.rq, st.ids = request{}, [4]proxy.Header{}
+	*st = fastState{}
 	fastStates.Put(st)
 }
 
 // Route implements fastpath.Handler.
 func (f *fastHandler) Route(ex *fastpath.Exchange) bool {
-	g := f.g
 	st := fastStates.Get().(*fastState)
+	if !f.route(ex, st) {
+		releaseFastState(st)
+		return false
+	}
+	ex.Ctx = st
+	return true
+}
+
+// route decides ex into st and sets ex.Upstream, ex.Head and ex.ID; false
+// hands the request to the Fiber app.
+func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
+	g := f.g
 	rq := &st.rq
 	*rq = request{start: ex.Start, route: "proxy", hdr: &ex.Header, peer: ex.Peer.Addr(), peerText: ex.PeerText}
 	g.identify(rq)
 	ex.PeerText = rq.peerText
 	path, query, err := g.target(rq.hdr)
 	if err != nil {
-		releaseFastState(st)
 		return false
 	}
 	if r, _ := g.routes.lookup(path); r != nil {
-		releaseFastState(st)
 		return false
 	}
 	rq.path, rq.query = path, query
-	method := fasthttp.MethodGet
+	st.method = fasthttp.MethodGet
 	if ex.Header.IsHead() {
-		method = fasthttp.MethodHead
+		st.method = fasthttp.MethodHead
 	}
-	d := g.rules.Match(method, hostOf(rq.hdr), path)
+	d := g.rules.Match(st.method, hostOf(rq.hdr), path)
 	up := f.ups[d.Upstream]
 	if up == nil {
-		releaseFastState(st)
 		return false
 	}
 	claims, out, err := g.judge(rq, d)
 	if err != nil {
-		releaseFastState(st)
 		return false
 	}
+	st.outcome = out
 	req := g.proxyHeaders(rq, claims, st.ids[:0])
 	// AppendRequestHead also refuses field names that are not tokens, as
 	// serve does (validFieldNames): the Fiber app answers those 400.
 	if ex.Head, err = g.proxies[d.Upstream].AppendRequestHead(ex.Head[:0], rq.hdr, &req); err != nil {
-		releaseFastState(st)
 		return false
 	}
-	st.outcome = out
-	ex.Upstream, ex.ID, ex.Ctx = up, rq.id, st
+	ex.Upstream, ex.ID = up, rq.id
 	return true
 }
 
@@ -116,11 +123,7 @@ func (f *fastHandler) Done(ex *fastpath.Exchange) {
 	g.metrics.observe(st.rq.route, ex.Status, d)
 	ctx := context.Background()
 	if g.log.Enabled(ctx, slog.LevelInfo) {
-		method := fasthttp.MethodGet
-		if ex.Header.IsHead() {
-			method = fasthttp.MethodHead
-		}
-		g.logRequest(ctx, &st.rq, method, st.rq.path, ex.Status, d)
+		g.logRequest(ctx, &st.rq, st.method, st.rq.path, ex.Status, d)
 	}
 }
 
