@@ -495,34 +495,39 @@ func (l *loop) connected(u *conn) {
 	l.writeHead(u)
 }
 
-func (l *loop) writeHead(u *conn) {
-	head := u.ex.Head
-	n, err := rawWrite(u.fd, head)
+// write sends b on c and keeps in c.out what the socket does not take now
+// (b may be c.out). It reports whether all of it went.
+func (l *loop) write(c *conn, b []byte) (done bool, err error) {
+	n, err := rawWrite(c.fd, b)
 	if err == unix.EAGAIN {
 		n, err = 0, nil
 	}
+	if err != nil {
+		return false, err
+	}
+	c.out = append(c.out[:0], b[n:]...)
+	return len(c.out) == 0, nil
+}
+
+func (l *loop) writeHead(u *conn) {
+	done, err := l.write(u, u.ex.Head)
 	if err != nil {
 		l.upstreamFailed(u, err)
 		return
 	}
 	u.deadline = l.now.Add(u.ex.Upstream.timeout)
-	if n < len(head) {
-		u.out = append(u.out[:0], head[n:]...)
+	if !done {
 		l.watch(u, unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLOUT)
 	}
 }
 
 func (l *loop) flushUpstream(u *conn) {
-	n, err := rawWrite(u.fd, u.out)
-	if err == unix.EAGAIN {
-		return
-	}
+	done, err := l.write(u, u.out)
 	if err != nil {
 		l.upstreamFailed(u, err)
 		return
 	}
-	u.out = append(u.out[:0], u.out[n:]...)
-	if len(u.out) == 0 {
+	if done {
 		l.watch(u, unix.EPOLLIN|unix.EPOLLRDHUP)
 	}
 }
@@ -679,16 +684,12 @@ func (l *loop) respond(ex *Exchange, wb []byte) {
 	c.ex = nil
 	l.s.o.Handler.Done(ex)
 	putExchange(ex)
-	n, err := rawWrite(c.fd, wb)
-	if err == unix.EAGAIN {
-		n, err = 0, nil
-	}
+	done, err := l.write(c, wb)
 	if err != nil {
 		l.close(c)
 		return
 	}
-	if n < len(wb) {
-		c.out = append(c.out[:0], wb[n:]...)
+	if !done {
 		c.deadline = l.now.Add(l.s.o.WriteTimeout)
 		l.watch(c, unix.EPOLLOUT)
 		return
@@ -697,16 +698,12 @@ func (l *loop) respond(ex *Exchange, wb []byte) {
 }
 
 func (l *loop) flushClient(c *conn) {
-	n, err := rawWrite(c.fd, c.out)
-	if err == unix.EAGAIN {
-		return
-	}
+	done, err := l.write(c, c.out)
 	if err != nil {
 		l.close(c)
 		return
 	}
-	c.out = append(c.out[:0], c.out[n:]...)
-	if len(c.out) > 0 {
+	if !done {
 		c.deadline = l.now.Add(l.s.o.WriteTimeout)
 		return
 	}
