@@ -1,6 +1,6 @@
 # Build a static authgate binary, then run it as a non-root user on a
 # minimal base. The embedded store and generated keys live in /data.
-FROM golang:1.26-bookworm AS build
+FROM golang:1.27-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

@@ -1,6 +1,6 @@
 module authgate
 
-go 1.26.8
+go 1.27.3
 
 require (
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6

@@ -31,6 +31,8 @@
 # Every process started here is stopped on exit. Nothing but 127.0.0.1 is
 # ever contacted. Needs go, wrk, nginx and curl.
 set -euo pipefail
+# go.mod names Go 1.27.3; older go commands fetch it when told to.
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
 
 DURATION=${DURATION:-10s}
 WARMUP=${WARMUP:-2s}
