@@ -272,7 +272,7 @@ type RateLimits struct {
 	MailPerEmail string `yaml:"mail_per_email"`
 }
 
-// Rule decides a request. See the README for pattern syntax.
+// Rule decides a request. See docs/rules-and-paths.md for pattern syntax.
 type Rule struct {
 	// Path is "/exact", "/prefix/*" (one segment) or "/prefix/**" (any
 	// depth, also "/prefix" itself). Required.

@@ -12,7 +12,7 @@ import (
 )
 
 // ProblemType is one kind of problem: a stable type URI, a title and the
-// HTTP status it is answered with. The README's error catalogue lists them.
+// HTTP status it is answered with. docs/errors.md (the error catalogue) lists them.
 type ProblemType struct {
 	Slug   string
 	Title  string
@@ -55,7 +55,7 @@ var (
 	ProblemUpstreamTimeout     = ProblemType{"upstream-timeout", "Upstream timed out", fiber.StatusGatewayTimeout}
 )
 
-// Catalogue lists every problem type, for the README and its test.
+// Catalogue lists every problem type, for docs/errors.md and its test.
 var Catalogue = []ProblemType{
 	ProblemBadRequest, ProblemValidation, ProblemInvalidPath, ProblemPasswordTooLong,
 	ProblemWeakPassword, ProblemUsernameTaken, ProblemEmailTaken, ProblemInvalidOneTimeToken,

@@ -4,7 +4,7 @@
 // them to pooled upstream connections, with no goroutine switch, no per
 // request timer and no extra copy. It exists because the goroutine-per-
 // connection server and client spend about twice the CPU of nginx per
-// proxied request on a small machine (see the README, Performance).
+// proxied request on a small machine (see docs/performance.md).
 //
 // The loops serve only what they can serve exactly as the Fiber app would.
 // Everything else is handed over, with the bytes already read, to the Fiber
