@@ -26,6 +26,9 @@ var (
 	// ErrRefreshReused: an already spent refresh token was presented. The
 	// backend has deleted the whole session before returning it.
 	ErrRefreshReused = errors.New("refresh token reused")
+	// ErrIdentityTaken: the provider account is already linked to another
+	// user.
+	ErrIdentityTaken = errors.New("identity linked to another user")
 	// ErrUnavailable wraps failures to reach the backend (network, disk).
 	// Handlers map it to 503.
 	ErrUnavailable = errors.New("store unavailable")
@@ -133,12 +136,44 @@ type OneTimeTokens interface {
 	ConsumeOneTime(ctx context.Context, purpose, hash string) (string, error)
 }
 
+// Identity links a user to an account at an external identity provider:
+// Subject is the provider's stable identifier for that account (the `sub`
+// of an OpenID provider), never its email, which can change hands.
+type Identity struct {
+	Provider string    `json:"provider"`
+	Subject  string    `json:"subject"`
+	UserID   string    `json:"user_id"`
+	Email    string    `json:"email,omitempty"` // as the provider asserted it when linked
+	LinkedAt time.Time `json:"linked_at"`
+}
+
+// Identities keeps the links between users and provider accounts. A
+// provider account is linked to at most one user; a user may have any
+// number of links. DeleteUser deletes the user's links with it.
+type Identities interface {
+	// LinkIdentity links (id.Provider, id.Subject) to id.UserID. Linking a
+	// pair again to the same user is no error and changes nothing (a retry
+	// after a lost reply must not fail); ErrIdentityTaken when the pair is
+	// linked to another user; ErrNotFound when the user does not exist.
+	LinkIdentity(ctx context.Context, id Identity) error
+	// IdentityUser returns the ID of the user linked to (provider, subject);
+	// ErrNotFound when there is no link or its user no longer exists.
+	IdentityUser(ctx context.Context, provider, subject string) (string, error)
+	// UserIdentities lists the user's links, ordered by provider then
+	// subject; an empty list for a user without links (or unknown).
+	UserIdentities(ctx context.Context, userID string) ([]Identity, error)
+	// UnlinkIdentity removes the link of (provider, subject) if it belongs
+	// to userID; removing a missing link is no error.
+	UnlinkIdentity(ctx context.Context, userID, provider, subject string) error
+}
+
 // Store is everything a gateway instance needs from its backend.
 type Store interface {
 	Users
 	Sessions
 	Revocations
 	OneTimeTokens
+	Identities
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -24,20 +24,23 @@ import (
 
 // Buckets, created by Open.
 var (
-	bucketUsers         = []byte("users")            // user ID → JSON store.User
-	bucketUsersByName   = []byte("users_by_name")    // Fold(username) → user ID
-	bucketUsersByEmail  = []byte("users_by_email")   // Fold(email) → user ID
-	bucketSessions      = []byte("sessions")         // session ID → JSON store.Session
-	bucketSpent         = []byte("spent_hashes")     // session ID, 0, hash → "1"
-	bucketUserSessions  = []byte("user_sessions")    // user ID, 0, session ID → "1"
-	bucketRevocations   = []byte("revocations")      // session ID → JSON revocationRecord
-	bucketOneTime       = []byte("one_time")         // purpose, 0, hash → JSON oneTimeRecord
-	bucketOneTimeByUser = []byte("one_time_by_user") // purpose, 0, user ID → hash
-	bucketExpiries      = []byte("expiries")         // expiry key (see expiry.go) → "1"
+	bucketUsers          = []byte("users")            // user ID → JSON store.User
+	bucketUsersByName    = []byte("users_by_name")    // Fold(username) → user ID
+	bucketUsersByEmail   = []byte("users_by_email")   // Fold(email) → user ID
+	bucketSessions       = []byte("sessions")         // session ID → JSON store.Session
+	bucketSpent          = []byte("spent_hashes")     // session ID, 0, hash → "1"
+	bucketUserSessions   = []byte("user_sessions")    // user ID, 0, session ID → "1"
+	bucketRevocations    = []byte("revocations")      // session ID → JSON revocationRecord
+	bucketOneTime        = []byte("one_time")         // purpose, 0, hash → JSON oneTimeRecord
+	bucketOneTimeByUser  = []byte("one_time_by_user") // purpose, 0, user ID → hash
+	bucketExpiries       = []byte("expiries")         // expiry key (see expiry.go) → "1"
+	bucketIdentities     = []byte("identities")       // provider, 0, subject → JSON store.Identity
+	bucketUserIdentities = []byte("user_identities")  // user ID, 0, provider, 0, subject → "1"
 
 	allBuckets = [][]byte{
 		bucketUsers, bucketUsersByName, bucketUsersByEmail, bucketSessions, bucketSpent,
 		bucketUserSessions, bucketRevocations, bucketOneTime, bucketOneTimeByUser, bucketExpiries,
+		bucketIdentities, bucketUserIdentities,
 	}
 	present = []byte("1")
 )

@@ -132,6 +132,15 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
+		links, err := userIdentities(tx, id)
+		if err != nil {
+			return err
+		}
+		for _, l := range links {
+			if err := unlink(tx, id, l.Provider, l.Subject); err != nil {
+				return err
+			}
+		}
 		if err := tx.Bucket(bucketUsersByName).Delete([]byte(store.Fold(u.Username))); err != nil {
 			return err
 		}

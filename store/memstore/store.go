@@ -29,6 +29,7 @@ type Store struct {
 	revoked       map[string]time.Time
 	oneTime       map[oneTimeKey]oneTime
 	oneTimeByUser map[oneTimeKey]string // (purpose, user ID) → hash of the live token
+	identities    map[identityKey]store.Identity
 }
 
 // Option adjusts New.
@@ -57,6 +58,7 @@ func New(opts ...Option) *Store {
 		revoked:       map[string]time.Time{},
 		oneTime:       map[oneTimeKey]oneTime{},
 		oneTimeByUser: map[oneTimeKey]string{},
+		identities:    map[identityKey]store.Identity{},
 	}
 	for _, o := range opts {
 		o(s)

@@ -117,6 +117,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("delete user %q: %w", id, store.ErrNotFound)
 	}
 	delete(s.users, id)
+	for _, l := range s.userIdentitiesLocked(id) {
+		delete(s.identities, identityKey{l.Provider, l.Subject})
+	}
 	delete(s.byName, store.Fold(u.Username))
 	if email := store.Fold(u.Email); email != "" {
 		delete(s.byEmail, email)

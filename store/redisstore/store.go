@@ -8,6 +8,8 @@
 //	P{u}:name:<Fold(username)> string  user ID
 //	P{u}:email:<Fold(email)>   string  user ID
 //	P{u}:ids                   zset    user IDs, score 0, for ListUsers by ID
+//	P{u}:identities            hash    provider 0 subject → user ID (provider links)
+//	P{u}:user-identities:<id>  hash    provider 0 subject → JSON store.Identity
 //	P{s:<sid>}:session         hash    session fields, expires at RefreshExpiresAt
 //	P{s:<sid>}:spent           set     spent refresh hashes, expires with the session
 //	Puser-sessions:<user ID>   set     session IDs, expires at the last session end
@@ -149,8 +151,12 @@ func (s *Store) userKey(id string) string      { return s.prefix + "{u}:user:" +
 func (s *Store) nameKey(folded string) string  { return s.prefix + "{u}:name:" + folded }
 func (s *Store) emailKey(folded string) string { return s.prefix + "{u}:email:" + folded }
 func (s *Store) idsKey() string                { return s.prefix + "{u}:ids" }
-func (s *Store) sessionKey(sid string) string  { return s.prefix + "{s:" + sid + "}:session" }
-func (s *Store) spentKey(sid string) string    { return s.prefix + "{s:" + sid + "}:spent" }
+func (s *Store) identitiesKey() string         { return s.prefix + "{u}:identities" }
+func (s *Store) userIdentitiesKey(uid string) string {
+	return s.prefix + "{u}:user-identities:" + uid
+}
+func (s *Store) sessionKey(sid string) string { return s.prefix + "{s:" + sid + "}:session" }
+func (s *Store) spentKey(sid string) string   { return s.prefix + "{s:" + sid + "}:spent" }
 func (s *Store) userSessionsKey(uid string) string {
 	return s.prefix + "user-sessions:" + uid
 }

@@ -97,6 +97,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"RotateRefresh", rotateBehaviours},
 		{"Revocations", revocationBehaviours},
 		{"OneTimeTokens", oneTimeBehaviours},
+		{"Identities", identityBehaviours},
 		{"Ping", pingBehaviours},
 	}
 	for _, g := range groups {
