@@ -94,7 +94,7 @@ func newAccountEnv(t *testing.T, extra string, edits ...func(string) string) (*t
 		return y
 	})
 	rec := &recordingMailer{}
-	e.g.mailer = rec
+	e.g.acct.UseMailer(rec)
 	return e, rec
 }
 

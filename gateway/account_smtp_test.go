@@ -62,7 +62,7 @@ func TestResetMailTravelsThroughSMTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.g.mailer = m
+	e.g.acct.UseMailer(m)
 	e.addUser("alice", "alice-password-1")
 	old, _ := e.login("alice", "alice-password-1")
 

@@ -189,6 +189,7 @@ func (downStore) Ping(context.Context) error { return errDown }
 func TestStoreOutageIs503(t *testing.T) {
 	e := newEnv(t, nil)
 	e.g.st = downStore{e.st}
+	e.g.acct.UseStore(downStore{e.st})
 	e.g.sessions = nil
 	for _, tc := range []struct{ method, target, body string }{
 		{"POST", "/auth", `{"username":"alice","password":"alice-password-1"}`},

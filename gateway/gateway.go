@@ -15,14 +15,13 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/ulule/limiter/v3"
-	memlimit "github.com/ulule/limiter/v3/drivers/store/memory"
 
+	"authgate/account"
 	"authgate/auth"
 	"authgate/config"
 	"authgate/gateway/fastpath"
 	"authgate/gateway/proxy"
 	"authgate/gateway/rules"
-	"authgate/mail"
 	"authgate/store"
 )
 
@@ -54,11 +53,7 @@ type Gateway struct {
 	proxies  map[string]*proxy.Proxy
 	trusted  trustedProxies
 	metrics  *metrics
-	mailer   Mailer
-	mails    *mail.Templates
-
-	loginIP, loginUser, refreshIP, mailIP, mailEmail *rateLimit
-	lock                                             *lockout
+	acct     *account.Service
 
 	// idNames are the identity header names (user id, name, email,
 	// roles) in canonical case.
@@ -73,7 +68,7 @@ type Gateway struct {
 // New builds a gateway from a loaded, validated config and an open store.
 func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	feed := newFeedEcho(st, 250*time.Millisecond)
-	g := &Gateway{cfg: cfg, st: feed, log: o.Logger, now: o.Now, mailer: o.Mailer}
+	g := &Gateway{cfg: cfg, st: feed, log: o.Logger, now: o.Now}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -114,16 +109,16 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	if err := g.buildProxies(); err != nil {
 		return nil, err
 	}
-	if err := g.buildLimits(o.LimiterStore); err != nil {
-		return nil, err
-	}
-	if g.mailer == nil {
-		g.mailer = mail.NewLog(g.log)
-	}
-	if g.mails, err = mail.LoadTemplates(cfg.Mail.TemplatesDir); err != nil {
-		return nil, err
-	}
 	g.metrics = newMetrics()
+	var mailer account.Mailer
+	if o.Mailer != nil { // a nil interface, not a typed nil: account then logs mails
+		mailer = o.Mailer
+	}
+	if g.acct, err = account.New(cfg, feed, g.hasher, g.sessions, account.Options{
+		Logger: g.log, Now: g.now, Mailer: mailer, Observer: accountMetrics{g.metrics}, LimiterStore: o.LimiterStore,
+	}); err != nil {
+		return nil, err
+	}
 	g.routes = g.ownRoutes()
 	g.app = g.newApp()
 	if cfg.AdminListen != "" {
@@ -161,33 +156,6 @@ func (g *Gateway) buildProxies() error {
 			return err
 		}
 	}
-	return nil
-}
-
-func (g *Gateway) buildLimits(st limiter.Store) error {
-	if st == nil {
-		st = memlimit.NewStoreWithOptions(limiter.StoreOptions{Prefix: "authgate", CleanUpInterval: time.Minute})
-	}
-	rl := g.cfg.RateLimits
-	var err error
-	for _, l := range []struct {
-		dst        **rateLimit
-		name, spec string
-	}{
-		{&g.loginIP, "login_per_ip", rl.LoginPerIP},
-		{&g.loginUser, "login_per_username", rl.LoginPerUsername},
-		{&g.refreshIP, "refresh_per_ip", rl.RefreshPerIP},
-		{&g.mailIP, "mail_per_ip", rl.MailPerIP},
-		{&g.mailEmail, "mail_per_email", rl.MailPerEmail},
-	} {
-		if l.spec == config.RateOff {
-			continue
-		}
-		if *l.dst, err = newRateLimit(st, l.name, l.spec); err != nil {
-			return err
-		}
-	}
-	g.lock = newLockout(st, rl)
 	return nil
 }
 

@@ -169,3 +169,9 @@ func statusText(code int) string {
 	}
 	return strconv.Itoa(code)
 }
+
+// accountMetrics counts package account's outcomes.
+type accountMetrics struct{ m *metrics }
+
+func (a accountMetrics) Login(outcome string)     { a.m.logins.WithLabelValues(outcome).Inc() }
+func (a accountMetrics) RateLimited(limit string) { a.m.rateLimited.WithLabelValues(limit).Inc() }

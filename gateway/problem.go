@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"authgate/account"
 	"authgate/store"
 )
 
@@ -148,6 +149,9 @@ func asProblem(err error) *Problem {
 	if errors.As(err, &p) {
 		return p
 	}
+	if e, ok := account.AsError(err); ok {
+		return accountProblem(e)
+	}
 	var fe *fiber.Error
 	if errors.As(err, &fe) {
 		switch fe.Code {
@@ -172,6 +176,41 @@ func asProblem(err error) *Problem {
 		return &Problem{Type: ProblemStoreUnavailable, Detail: "the session store cannot be reached; try again", Err: err}
 	}
 	return &Problem{Type: ProblemInternal, Detail: "internal error", Err: err}
+}
+
+// accountProblems maps package account's refusals to problem types.
+var accountProblems = map[account.Kind]ProblemType{
+	account.KindValidation:         ProblemValidation,
+	account.KindWeakPassword:       ProblemWeakPassword,
+	account.KindPasswordTooLong:    ProblemPasswordTooLong,
+	account.KindUsernameTaken:      ProblemUsernameTaken,
+	account.KindEmailTaken:         ProblemEmailTaken,
+	account.KindInvalidOneTime:     ProblemInvalidOneTimeToken,
+	account.KindInvalidCredentials: ProblemInvalidCredentials,
+	account.KindInvalidToken:       ProblemInvalidToken,
+	account.KindInvalidRefresh:     ProblemInvalidRefresh,
+	account.KindForbidden:          ProblemForbidden,
+	account.KindPasswordChange:     ProblemPasswordChange,
+	account.KindEmailNotVerified:   ProblemEmailNotVerified,
+	account.KindRegistrationOff:    ProblemRegistrationOff,
+	account.KindNotFound:           ProblemNotFound,
+	account.KindRateLimited:        ProblemRateLimited,
+	account.KindLocked:             ProblemLocked,
+}
+
+// accountProblem is the problem document of a refusal. Only validation
+// problems name a field, as they always have.
+func accountProblem(e *account.Error) *Problem {
+	t, ok := accountProblems[e.Kind]
+	if !ok {
+		return &Problem{Type: ProblemInternal, Detail: "internal error", Err: e}
+	}
+	p := &Problem{Type: t, Detail: e.Detail, RetryAfter: e.RetryAfter}
+	switch e.Kind {
+	case account.KindValidation, account.KindWeakPassword, account.KindUsernameTaken, account.KindEmailTaken:
+		p.Field = e.Field
+	}
+	return p
 }
 
 // unavailable marks err as a store/limiter outage (answered with 503).

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"authgate/account"
 	"authgate/auth"
 	"authgate/store"
 )
@@ -87,7 +88,9 @@ type loginRequest struct {
 	Password string `json:"password"`
 }
 
-// login is POST /auth.
+// login is POST /auth (account.SignIn). ?role= (repeatable) scopes the
+// sign-in: only a user with one of the roles is let in, and anybody else
+// gets the same 401 as for a wrong password.
 func (g *Gateway) login(c *fiber.Ctx, rq *request) error {
 	var in loginRequest
 	if mediaType(c) == fiber.MIMEApplicationForm {
@@ -99,117 +102,25 @@ func (g *Gateway) login(c *fiber.Ctx, rq *request) error {
 	} else if err := g.decodeJSON(c, &in); err != nil {
 		return err
 	}
-	if in.Username == "" {
-		return fieldProblem("username", "is required")
-	}
-	if in.Password == "" {
-		return fieldProblem("password", "is required")
-	}
-	if len(in.Password) > 4*g.cfg.Passwords.MaxLength {
-		return problem(ProblemPasswordTooLong, "the password is longer than any this gateway accepts")
-	}
 	ctx, cancel := g.storeCtx(c)
 	defer cancel()
-	now := g.now()
-	name := store.Fold(in.Username)
-	for _, lim := range []struct {
-		l   *rateLimit
-		key string
-	}{{g.loginIP, rq.clientIP}, {g.loginUser, name}} {
-		p, err := lim.l.take(ctx, c, lim.key, now)
-		if err != nil {
-			return err
-		}
-		if p != nil {
-			g.metrics.logins.WithLabelValues("rate_limited").Inc()
-			g.metrics.rateLimited.WithLabelValues(lim.l.name).Inc()
-			return p
-		}
-	}
-	if p, err := g.lock.check(ctx, name, now); err != nil || p != nil {
-		if p != nil {
-			g.metrics.logins.WithLabelValues("locked").Inc()
-			g.metrics.rateLimited.WithLabelValues("lockout").Inc()
-			return p
-		}
-		return err
-	}
-	u, ok, err := g.checkPassword(ctx, in.Username, in.Password)
+	pair, u, err := g.acct.SignIn(ctx, account.Login{Username: in.Username, Password: in.Password, Roles: loginRoles(c)}, g.client(c, rq))
 	if err != nil {
-		g.metrics.logins.WithLabelValues("error").Inc()
-		return err
-	}
-	if !ok {
-		g.metrics.logins.WithLabelValues("invalid_credentials").Inc()
-		if err := g.lock.failed(ctx, name); err != nil {
-			return err
-		}
-		return problem(ProblemInvalidCredentials, "the username or password is wrong")
-	}
-	if g.cfg.Users.RequireVerifiedEmail && !u.EmailVerified {
-		g.metrics.logins.WithLabelValues("unverified").Inc()
-		return problem(ProblemEmailNotVerified, "verify your email address first: POST "+g.cfg.Routes.VerifyEmailReq)
-	}
-	if err := g.lock.succeeded(ctx, name); err != nil {
-		return err
-	}
-	pair, err := g.sessions.Start(ctx, u)
-	if err != nil {
-		g.metrics.logins.WithLabelValues("error").Inc()
 		return err
 	}
 	rq.user = u.ID
-	if pair.Claims.PasswordChange {
-		g.metrics.logins.WithLabelValues("password_change").Inc()
-	} else {
-		g.metrics.logins.WithLabelValues("success").Inc()
-	}
 	return g.sendPair(c, pair)
 }
 
-// checkPassword loads the user and verifies the password. Unknown and
-// inactive users cost the same hash time as known ones and give the same
-// answer (false).
-func (g *Gateway) checkPassword(ctx context.Context, username, password string) (store.User, bool, error) {
-	u, err := g.st.GetUserByUsername(ctx, username)
-	if errors.Is(err, store.ErrNotFound) {
-		if err := g.hasher.VerifyDummy(ctx, password); err != nil {
-			return store.User{}, false, err
+// loginRoles are the roles a JSON sign-in is scoped to: the ?role= values.
+func loginRoles(c *fiber.Ctx) []string {
+	var roles []string
+	for k, v := range c.Request().URI().QueryArgs().All() {
+		if string(k) == "role" && len(v) > 0 {
+			roles = append(roles, string(v))
 		}
-		return store.User{}, false, nil
 	}
-	if err != nil {
-		return store.User{}, false, err
-	}
-	ok, rehash, err := g.hasher.Verify(ctx, u.PasswordHash, password)
-	if err != nil {
-		if errors.Is(err, auth.ErrBadHash) {
-			g.log.Error("stored password hash is malformed", "user", u.ID)
-			return store.User{}, false, nil
-		}
-		return store.User{}, false, err
-	}
-	if !ok || !u.Active {
-		return store.User{}, false, nil
-	}
-	if rehash {
-		g.upgradeHash(ctx, u, password)
-	}
-	return u, true, nil
-}
-
-// upgradeHash re-hashes a password whose stored hash uses older parameters
-// or bcrypt; failure only logs.
-func (g *Gateway) upgradeHash(ctx context.Context, u store.User, password string) {
-	h, err := g.hasher.Hash(ctx, password)
-	if err == nil {
-		u.PasswordHash = h
-		u.UpdatedAt = g.now().UTC()
-		err = g.st.UpdateUser(ctx, u)
-	}
-	if err != nil {
-		g.log.Warn("password hash upgrade failed", "user", u.ID, "err", err.Error())
-	}
+	return roles
 }
 
 type refreshRequest struct {
@@ -234,26 +145,11 @@ func (g *Gateway) refresh(c *fiber.Ctx, rq *request) error {
 			return err
 		}
 	}
-	if in.RefreshToken == "" {
-		return fieldProblem("refresh_token", "is required")
-	}
 	ctx, cancel := g.storeCtx(c)
 	defer cancel()
-	now := g.now()
-	if p, err := g.refreshIP.take(ctx, c, rq.clientIP, now); err != nil || p != nil {
-		if p != nil {
-			g.metrics.rateLimited.WithLabelValues(g.refreshIP.name).Inc()
-			return p
-		}
-		return err
-	}
-	pair, u, err := g.sessions.Refresh(ctx, in.RefreshToken)
-	if errors.Is(err, auth.ErrRefreshInvalid) {
-		if err.Error() != auth.ErrRefreshInvalid.Error() {
-			g.log.Warn("refresh token reuse", "detail", err.Error(), "ip", rq.clientIP)
-		}
+	pair, u, err := g.acct.Refresh(ctx, in.RefreshToken, g.client(c, rq))
+	if e, ok := account.AsError(err); ok && e.Kind == account.KindInvalidRefresh {
 		g.clearCookies(c)
-		return problem(ProblemInvalidRefresh, "the refresh token is invalid, expired or already used")
 	}
 	if err != nil {
 		return err
@@ -281,10 +177,7 @@ func (g *Gateway) me(c *fiber.Ctx, rq *request) error {
 	}
 	ctx, cancel := g.storeCtx(c)
 	defer cancel()
-	u, err := g.st.GetUser(ctx, claims.Subject)
-	if errors.Is(err, store.ErrNotFound) {
-		return problem(ProblemInvalidToken, "the token's user no longer exists")
-	}
+	u, err := g.acct.Me(ctx, claims)
 	if err != nil {
 		return err
 	}
@@ -319,12 +212,7 @@ func (g *Gateway) logout(c *fiber.Ctx, rq *request) error {
 	}
 	ctx, cancel := g.storeCtx(c)
 	defer cancel()
-	if c.Query("all") == "true" {
-		err = g.sessions.EndAll(ctx, claims.Subject, "")
-	} else {
-		err = g.sessions.End(ctx, claims.SessionID)
-	}
-	if err != nil {
+	if err := g.acct.SignOut(ctx, claims, c.Query("all") == "true"); err != nil {
 		return err
 	}
 	g.clearCookies(c)

@@ -1,4 +1,4 @@
-package gateway
+package account
 
 import (
 	"net/mail"
@@ -21,7 +21,7 @@ func FuzzAccountInputChecks(f *testing.F) {
 	} {
 		f.Add(s)
 	}
-	g := &Gateway{cfg: &config.Config{Passwords: config.Passwords{MinLength: 8, MaxLength: 128}}}
+	g := &Service{cfg: &config.Config{Passwords: config.Passwords{MinLength: 8, MaxLength: 128}}}
 	f.Fuzz(func(t *testing.T, s string) {
 		clean := func(what string) {
 			for _, r := range s {
@@ -30,26 +30,26 @@ func FuzzAccountInputChecks(f *testing.F) {
 				}
 			}
 		}
-		if usernameProblem(s) == nil {
-			if n := utf8.RuneCountInString(s); n < 1 || n > maxUsernameChars || !utf8.ValidString(s) {
+		if CheckUsername(s) == nil {
+			if n := utf8.RuneCountInString(s); n < 1 || n > MaxUsernameChars || !utf8.ValidString(s) {
 				t.Fatalf("username %q of %d characters accepted", s, n)
 			}
 			clean("username")
 		}
-		if emailProblem("email", s) == nil {
+		if CheckEmail("email", s) == nil {
 			a, err := mail.ParseAddress(s)
-			if err != nil || a.Address != s || len(s) > maxEmailBytes || !strings.Contains(s, "@") {
+			if err != nil || a.Address != s || len(s) > MaxEmailBytes || !strings.Contains(s, "@") {
 				t.Fatalf("email %q accepted: %v", s, err)
 			}
 			clean("email")
 		}
-		if roles, p := cleanRoles("roles", []string{s, s}); p == nil {
+		if roles, p := CleanRoles("roles", []string{s, s}); p == nil {
 			if len(roles) != 1 || strings.Contains(s, ",") {
 				t.Fatalf("role %q accepted as %q", s, roles)
 			}
 			clean("role")
 		}
-		if p := g.passwordProblem("password", s, "alice", "alice@example.com"); p == nil {
+		if p := g.CheckPassword("password", s, "alice", "alice@example.com"); p == nil {
 			if n := utf8.RuneCountInString(s); n < 8 || n > 128 {
 				t.Fatalf("password of %d characters accepted", n)
 			}
