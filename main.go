@@ -227,12 +227,16 @@ func serveConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 		return err
 	}
 	var adminLn net.Listener
-	if cfg.AdminListen != "" {
-		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+	if addr := cfg.AdminAddr(); addr != "" {
+		if adminLn, err = net.Listen("tcp", addr); err != nil {
 			return fmt.Errorf("admin_listen: %w", err)
 		}
 	}
-	log.Info("authgate listening", "listen", ln.Addr().String(), "admin", cfg.AdminListen,
+	admin := cfg.AdminListen
+	if adminLn != nil {
+		admin = adminLn.Addr().String()
+	}
+	log.Info("authgate listening", "listen", ln.Addr().String(), "admin", admin,
 		"store", cfg.Store.Type, "upstream", cfg.Upstreams.Default, "version", versionString())
 	return g.Serve(ctx, ln, adminLn)
 }

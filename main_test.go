@@ -126,7 +126,7 @@ func TestServeDrainsInFlightRequestsOnShutdown(t *testing.T) {
 	dir := t.TempDir()
 	addr := freePort(t)
 	cfgPath := filepath.Join(dir, "gateway.yaml")
-	yaml := "listen: " + addr + "\ndata_dir: " + dir + "\nupstreams: {default: " + up.URL + "}\n" +
+	yaml := "listen: " + addr + "\nadmin_listen: 127.0.0.1:0\ndata_dir: " + dir + "\nupstreams: {default: " + up.URL + "}\n" +
 		"rules: [{path: /public/**, policy: public}]\n"
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)

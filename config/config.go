@@ -13,8 +13,10 @@ import "time"
 type Config struct {
 	// Listen is the address of the gateway. Default ":8080".
 	Listen string `yaml:"listen"`
-	// AdminListen, when set, serves /metrics on this address only (and not
-	// on Listen). Default "" (metrics on Listen).
+	// AdminListen is the address of the admin listener, which serves
+	// /metrics, /healthz and /readyz, and never the public routes. "off"
+	// turns it off. Default "127.0.0.1:8081" (loopback: the metrics are not
+	// public unless an operator makes them so).
 	AdminListen string `yaml:"admin_listen"`
 	// TLS enables HTTPS on Listen when both files are set.
 	TLS TLS `yaml:"tls"`
@@ -85,6 +87,23 @@ type Server struct {
 	// event loops instead of the Fiber app (Linux, plain TCP listener,
 	// http upstreams). Same behaviour, about half the CPU. Default true.
 	FastPath *bool `yaml:"fast_path"`
+	// MetricsOnListen also serves /metrics on Listen, the public listener.
+	// Default false: metrics are on admin_listen only.
+	MetricsOnListen bool `yaml:"metrics_on_listen"`
+}
+
+// AdminOff is the admin_listen value that turns the admin listener off.
+const AdminOff = "off"
+
+// DefaultAdminListen is admin_listen's default: loopback only.
+const DefaultAdminListen = "127.0.0.1:8081"
+
+// AdminAddr is the address of the admin listener, or "" when it is off.
+func (c *Config) AdminAddr() string {
+	if c.AdminListen == AdminOff {
+		return ""
+	}
+	return c.AdminListen
 }
 
 // Upstreams are the backends behind the gateway.

@@ -12,6 +12,7 @@ import (
 // idempotent, and Validate expects a config it has been applied to.
 func ApplyDefaults(c *Config) {
 	setStr(&c.Listen, ":8080")
+	setStr(&c.AdminListen, DefaultAdminListen)
 	setStr(&c.DataDir, "./data")
 	setStr(&c.Log.Format, "text")
 	setStr(&c.Log.Level, "info")

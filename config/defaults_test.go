@@ -16,7 +16,7 @@ func TestApplyDefaultsFillsEveryDocumentedDefault(t *testing.T) {
 		got, want any
 	}{
 		{"listen", c.Listen, ":8080"},
-		{"admin_listen", c.AdminListen, ""},
+		{"admin_listen", c.AdminListen, "127.0.0.1:8081"},
 		{"data_dir", c.DataDir, "./data"},
 		{"log.format", c.Log.Format, "text"},
 		{"log.level", c.Log.Level, "info"},
@@ -26,6 +26,7 @@ func TestApplyDefaultsFillsEveryDocumentedDefault(t *testing.T) {
 		{"server.idle_timeout", c.Server.IdleTimeout, 120 * time.Second},
 		{"server.shutdown_timeout", c.Server.ShutdownTimeout, 20 * time.Second},
 		{"server.fast_path", *c.Server.FastPath, true},
+		{"server.metrics_on_listen", c.Server.MetricsOnListen, false},
 		{"upstreams.default", c.Upstreams.Default, "http://127.0.0.1:9000"},
 		{"upstreams.dial_timeout", c.Upstreams.DialTimeout, 5 * time.Second},
 		{"upstreams.response_timeout", c.Upstreams.ResponseTimeout, 60 * time.Second},

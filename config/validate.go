@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/mail"
 	"os"
 	"reflect"
@@ -40,10 +41,10 @@ func Validate(c *Config) Problems {
 
 func validateServer(v *problemList, c *Config) {
 	checkListenAddr(v, "listen", c.Listen)
-	if c.AdminListen != "" {
+	if c.AdminListen != AdminOff {
 		checkListenAddr(v, "admin_listen", c.AdminListen)
-		if c.AdminListen == c.Listen {
-			v.add("admin_listen", "must differ from listen (leave it empty to serve /metrics on listen)")
+		if _, port, _ := net.SplitHostPort(c.AdminListen); c.AdminListen == c.Listen && port != "0" {
+			v.add("admin_listen", "must differ from listen (to serve /metrics on listen, set server.metrics_on_listen: true)")
 		}
 	}
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {

@@ -146,6 +146,7 @@ func (g *Gateway) newAdminApp() *fiber.App {
 	})
 	app.Get(g.cfg.Routes.Metrics, g.metricsHandler())
 	app.Get(g.cfg.Routes.Healthz, func(c *fiber.Ctx) error { return g.healthz(c, nil) })
+	app.Get(g.cfg.Routes.Readyz, func(c *fiber.Ctx) error { return g.readyz(c, nil) })
 	return app
 }
 

@@ -216,7 +216,7 @@ func TestJWKSAndMetrics(t *testing.T) {
 		t.Errorf("jwks = %s", r.body)
 	}
 	e.do("POST", "/auth", `{"username":"x","password":"y-password"}`)
-	m := e.do("GET", "/metrics", "")
+	m := e.admin("GET", "/metrics")
 	for _, want := range []string{`authgate_logins_total{outcome="invalid_credentials"} 1`, `authgate_http_requests_total{code="401",route="login"} 1`, "authgate_http_request_duration_seconds"} {
 		if !strings.Contains(string(m.body), want) {
 			t.Errorf("metrics lack %s", want)

@@ -121,7 +121,7 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	}
 	g.routes = g.ownRoutes()
 	g.app = g.newApp()
-	if cfg.AdminListen != "" {
+	if cfg.AdminAddr() != "" {
 		g.admin = g.newAdminApp()
 	}
 	return g, nil
@@ -162,7 +162,8 @@ func (g *Gateway) buildProxies() error {
 // App is the main Fiber app (for tests: app.Test).
 func (g *Gateway) App() *fiber.App { return g.app }
 
-// AdminApp serves /metrics on admin_listen; nil when that is not set.
+// AdminApp serves /metrics, /healthz and /readyz on admin_listen; nil when
+// admin_listen is off.
 func (g *Gateway) AdminApp() *fiber.App { return g.admin }
 
 // Start seeds the configured users and starts keeping the revocation set in

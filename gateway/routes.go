@@ -23,7 +23,7 @@ func (g *Gateway) ownRoutes() routeTable {
 	t.add(r.JWKS, "jwks", map[string]handler{"GET": g.jwks})
 	t.add(r.Healthz, "healthz", map[string]handler{"GET": g.healthz})
 	t.add(r.Readyz, "readyz", map[string]handler{"GET": g.readyz})
-	if g.cfg.AdminListen == "" {
+	if g.cfg.Server.MetricsOnListen {
 		mh := g.metricsHandler()
 		t.add(r.Metrics, "metrics", map[string]handler{"GET": func(c *fiber.Ctx, _ *request) error { return mh(c) }})
 	}
