@@ -48,6 +48,8 @@ type Config struct {
 	Mail   Mail   `yaml:"mail"`
 	// OneTimeTokens sets lifetimes of emailed tokens.
 	OneTimeTokens OneTimeTokens `yaml:"one_time_tokens"`
+	// Browser configures the sign-in pages for people in a browser.
+	Browser Browser `yaml:"browser"`
 
 	// warnings found by Load; see Warnings.
 	warnings Problems
@@ -228,6 +230,15 @@ type Cookies struct {
 	Secure *bool `yaml:"secure"`
 	// SameSite is "strict", "lax" or "none". Default "lax".
 	SameSite string `yaml:"same_site"`
+	// Domains share the session across subdomains: a request whose host is
+	// listed gets cookies for that domain (with the __Secure- prefix when
+	// secure); any other host gets host-only cookies (__Host- prefix when
+	// secure). Not with Domain. Default: none.
+	Domains []CookieDomain `yaml:"domains"`
+	// CSRF refuses cross-site POST, PUT, PATCH and DELETE requests that
+	// carry the session only in a cookie, on authgate's own routes and on
+	// proxied ones (a rule may opt out with csrf: false). Default true.
+	CSRF *bool `yaml:"csrf"`
 }
 
 // Passwords configures hashing and the password policy.
@@ -306,6 +317,10 @@ type Rule struct {
 	Roles []string `yaml:"roles"`
 	// Upstream names an entry of upstreams.named. Default: the default.
 	Upstream string `yaml:"upstream"`
+	// CSRF false lets cross-site state-changing requests authenticated by
+	// the session cookie through to an upstream that checks CSRF itself.
+	// Default true (transport.cookies.csrf decides).
+	CSRF *bool `yaml:"csrf"`
 }
 
 // IdentityHeaders names the headers set on upstream requests.

@@ -118,10 +118,15 @@ func ApplyDefaults(c *Config) {
 	setStr(&rt.Readyz, "/readyz")
 	setStr(&rt.Metrics, "/metrics")
 
+	browserDefaults(c)
 	m := &c.Mail
 	setStr(&m.Driver, "log")
 	setStr(&m.From, "authgate@localhost")
 	base := selfURL(c.Listen, c.TLS.CertFile != "" && c.TLS.KeyFile != "")
+	if c.Browser.Enabled { // the links open the pages
+		setStr(&m.VerifyURL, base+c.Browser.Path+"/verify-email?token=")
+		setStr(&m.ResetURL, base+c.Browser.Path+"/reset-password?token=")
+	}
 	setStr(&m.VerifyURL, base+rt.VerifyEmail+"?token=")
 	setStr(&m.ResetURL, base+rt.ResetPassword+"?token=")
 	setStr(&m.SMTP.Security, "starttls")

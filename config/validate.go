@@ -34,6 +34,7 @@ func Validate(c *Config) Problems {
 	validateTrustedProxies(v, c.TrustedProxies)
 	validateRoutes(v, &c.Routes)
 	validateMail(v, &c.Mail)
+	validateBrowser(v, c)
 	positive(v, "one_time_tokens.verify_ttl", c.OneTimeTokens.VerifyTTL)
 	positive(v, "one_time_tokens.reset_ttl", c.OneTimeTokens.ResetTTL)
 	return v.ps
