@@ -21,6 +21,7 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"authgate/auth"
 	"authgate/config"
@@ -146,6 +147,12 @@ func hashPassword(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 	pw := strings.TrimRight(line, "\r\n")
 	if pw == "" {
 		fmt.Fprintln(stderr, "authgate: empty password on stdin")
+		return 1
+	}
+	// The routes refuse such passwords (they could not be typed back the
+	// same way): a seeded hash of one could never be used.
+	if !utf8.ValidString(pw) || strings.ContainsRune(pw, utf8.RuneError) {
+		fmt.Fprintln(stderr, "authgate: the password on stdin is not valid UTF-8 text")
 		return 1
 	}
 	cfg := &config.Config{}

@@ -90,8 +90,10 @@ func TestHashPasswordPrintsAVerifiableArgon2idHash(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("hash does not verify: %v %v", ok, err)
 	}
-	if code, _, _ := runCmd(t, "", "hash-password"); code == 0 {
-		t.Error("empty password accepted")
+	for name, in := range map[string]string{"empty": "", "invalid UTF-8": "s3cret-\xffpassword\n", "U+FFFD": "s3cret-\uFFFDpassword\n"} {
+		if code, out, _ := runCmd(t, in, "hash-password"); code == 0 {
+			t.Errorf("%s password accepted: %s", name, out)
+		}
 	}
 }
 

@@ -53,6 +53,9 @@ func FuzzAccountInputChecks(f *testing.F) {
 			if n := utf8.RuneCountInString(s); n < 8 || n > 128 {
 				t.Fatalf("password of %d characters accepted", n)
 			}
+			if !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) {
+				t.Fatalf("password %q with invalid UTF-8 accepted", s)
+			}
 		}
 	})
 }

@@ -68,9 +68,12 @@ func CheckEmail(field, email string) *Error {
 	return nil
 }
 
-// CheckPassword applies the password policy to a new password: between
-// passwords.min_length and passwords.max_length characters, and not the
-// username or the email address (compared folded, like usernames).
+// CheckPassword applies the password policy to a new password: valid
+// UTF-8 without U+FFFD, between passwords.min_length and
+// passwords.max_length characters, and not the username or the email
+// address (compared folded, like usernames). U+FFFD is what decoders put
+// in place of bytes that were not text (encoding/json for an unpaired
+// \ud800 escape): a password holding it is not the one the user typed.
 func (s *Service) CheckPassword(field, password, username, email string) *Error {
 	return checkPassword(s.cfg.Passwords.MinLength, s.cfg.Passwords.MaxLength, field, password, username, email)
 }
@@ -79,8 +82,8 @@ func checkPassword(minLen, maxLen int, field, password, username, email string) 
 	if password == "" {
 		return fieldErr(field, "is required")
 	}
-	if !utf8.ValidString(password) {
-		return weak(field, "must be valid UTF-8")
+	if !utf8.ValidString(password) || strings.ContainsRune(password, utf8.RuneError) {
+		return weak(field, "must be valid UTF-8 text (no invalid bytes, no U+FFFD replacement character)")
 	}
 	switch n := utf8.RuneCountInString(password); {
 	case n < minLen:

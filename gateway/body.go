@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -48,14 +49,16 @@ func mediaType(c *fiber.Ctx) string {
 
 // decodeJSON reads a JSON object into dst. Unknown fields are ignored (so
 // clients may send more); wrong types and syntax errors name the field or
-// the offset. An empty Content-Type is taken as JSON.
+// the offset. The Content-Type must say JSON (application/json or a +json
+// type): a body without one, or with text/plain, is refused with 415, since
+// those are the "simple requests" a foreign page can send cross-site without
+// a CORS preflight.
 func (g *Gateway) decodeJSON(c *fiber.Ctx, dst any) error {
-	switch mediaType(c) {
-	case "application/json", "":
-	default:
-		if !strings.HasSuffix(mediaType(c), "+json") {
-			return problem(ProblemUnsupportedMedia, "send application/json")
+	if mt := mediaType(c); mt != fiber.MIMEApplicationJSON && !strings.HasSuffix(mt, "+json") {
+		if mt == "" {
+			return problem(ProblemUnsupportedMedia, "the request has no Content-Type; send application/json")
 		}
+		return problem(ProblemUnsupportedMedia, "send application/json")
 	}
 	body, err := readBody(c, g.cfg.Server.BodyLimit)
 	if err != nil {
@@ -64,9 +67,16 @@ func (g *Gateway) decodeJSON(c *fiber.Ctx, dst any) error {
 	return decodeJSONBytes(body, dst)
 }
 
+// decodeJSONBytes decodes one JSON object. A body that is not valid UTF-8
+// is refused (RFC 8259 section 8.1) rather than decoded: encoding/json would
+// silently turn each invalid byte into U+FFFD, so two different passwords
+// would hash alike.
 func decodeJSONBytes(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return problem(ProblemBadRequest, "request body is empty; send a JSON object")
+	}
+	if !utf8.Valid(body) {
+		return problem(ProblemBadRequest, "request body is not valid UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(dst); err != nil {
