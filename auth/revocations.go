@@ -89,9 +89,11 @@ func (r *Revocations) Len() int {
 	return len(r.m)
 }
 
-// merge adds every revocation of all, keeping the later until of the two.
+// Merge adds every revocation of all, keeping the later until of the two.
 // A resync merges rather than replaces: revocations are never withdrawn,
 // and one announced while the snapshot was being read must not be lost.
+func (r *Revocations) Merge(all map[string]time.Time) { r.merge(all) }
+
 func (r *Revocations) merge(all map[string]time.Time) {
 	now := r.now().UnixNano()
 	r.mu.Lock()
@@ -110,7 +112,9 @@ func (r *Revocations) merge(all map[string]time.Time) {
 	}
 }
 
-// sweep drops expired revocations.
+// Sweep drops expired revocations.
+func (r *Revocations) Sweep() { r.sweep() }
+
 func (r *Revocations) sweep() {
 	now := r.now().UnixNano()
 	r.mu.Lock()

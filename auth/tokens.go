@@ -40,6 +40,10 @@ type Claims struct {
 	// PasswordChange is set when the user must change the password before
 	// doing anything else.
 	PasswordChange bool `json:"pwc,omitempty"`
+	// Epoch is the store epoch the token was issued in (see package lease):
+	// a store that lost its data has a new one, and tokens of the old one
+	// are refused.
+	Epoch string `json:"ep,omitempty"`
 
 	rolesList string // Roles joined by ",", set by Issue and Verify
 }
@@ -68,7 +72,12 @@ type Tokens struct {
 	clock     func() time.Time // time.Now; tests move it
 	randRead  func([]byte) (int, error)
 	signerKID string
+	epoch     func() string // nil: tokens carry no epoch
 }
+
+// SetEpoch makes Issue stamp every token with epoch() (the store epoch,
+// see package lease). Call it before issuing.
+func (t *Tokens) SetEpoch(epoch func() string) { t.epoch = epoch }
 
 // NewTokens returns Tokens for cfg (defaults applied by config) signing
 // with keys' signing key. The verification policy is fixed here, once:
@@ -137,6 +146,9 @@ func (t *Tokens) Issue(sub, sid, name, email string, roles []string, passwordCha
 		Roles:          roles,
 		PasswordChange: passwordChange,
 		rolesList:      strings.Join(roles, ","),
+	}
+	if t.epoch != nil {
+		c.Epoch = t.epoch()
 	}
 	tok := jwt.NewWithClaims(t.method, c)
 	tok.Header["kid"] = t.signerKID

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"strings"
@@ -15,6 +16,17 @@ import (
 type RevokedChecker interface {
 	Revoked(sid string) bool
 }
+
+// Gate decides whether this instance may accept tokens at all: it is in
+// step with the revocation feed, and the token was issued in the store's
+// current epoch (package lease implements it). Admit must not allocate.
+type Gate interface {
+	Admit(epoch string) error
+}
+
+// ErrNotInStep: this instance cannot currently prove that it has applied
+// every revocation (its lease ran out); the request should be retried.
+var ErrNotInStep = errors.New("instance not in step with the revocation feed")
 
 // errCachedExpired is returned for a cached token whose exp passed; it is
 // built once so that the hot path does not allocate.
@@ -35,6 +47,7 @@ const (
 type Verifier struct {
 	tokens   *Tokens
 	revoked  RevokedChecker
+	gate     Gate
 	leeway   time.Duration
 	seed     maphash.Seed
 	shards   []cacheShard
@@ -109,7 +122,16 @@ func (v *Verifier) Authenticate(token string, now time.Time) (*Claims, error) {
 	return v.checkRevoked(c)
 }
 
+// SetGate makes Authenticate ask g before accepting any token (nil: no
+// gate). Call it before serving.
+func (v *Verifier) SetGate(g Gate) { v.gate = g }
+
 func (v *Verifier) checkRevoked(c *Claims) (*Claims, error) {
+	if v.gate != nil {
+		if err := v.gate.Admit(c.Epoch); err != nil {
+			return nil, err
+		}
+	}
 	if v.revoked != nil && v.revoked.Revoked(c.SessionID) {
 		return nil, ErrTokenRevoked
 	}

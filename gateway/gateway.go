@@ -22,6 +22,7 @@ import (
 	"authgate/gateway/fastpath"
 	"authgate/gateway/proxy"
 	"authgate/gateway/rules"
+	"authgate/lease"
 	"authgate/store"
 )
 
@@ -47,6 +48,7 @@ type Gateway struct {
 	keys     *auth.KeySet
 	tokens   *auth.Tokens
 	revoked  *auth.Revocations
+	lease    lease.Keeper
 	verifier *auth.Verifier
 	sessions *auth.Sessions
 	rules    *rules.Set
@@ -67,11 +69,13 @@ type Gateway struct {
 
 // New builds a gateway from a loaded, validated config and an open store.
 func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
-	feed := newFeedEcho(st, 250*time.Millisecond)
-	g := &Gateway{cfg: cfg, st: feed, log: o.Logger, now: o.Now}
+	g := &Gateway{cfg: cfg, log: o.Logger, now: o.Now}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
+	g.revoked = auth.NewRevocations()
+	g.lease = lease.For(st, g.revoked, g.log)
+	g.st = g.lease.Store(st)
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -81,9 +85,10 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("tokens.keys: %w", err)
 	}
 	g.tokens = auth.NewTokens(cfg.Tokens, g.keys)
-	g.revoked = auth.NewRevocations()
+	g.tokens.SetEpoch(g.lease.Epoch)
 	g.verifier = auth.NewVerifier(g.tokens, g.revoked, cfg.Tokens.CacheSize)
-	g.sessions = auth.NewSessions(feed, g.tokens, g.revoked, cfg.Tokens)
+	g.verifier.SetGate(g.lease)
+	g.sessions = auth.NewSessions(g.st, g.tokens, g.revoked, cfg.Tokens)
 	if g.trusted, err = parseTrusted(cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
@@ -114,7 +119,7 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	if o.Mailer != nil { // a nil interface, not a typed nil: account then logs mails
 		mailer = o.Mailer
 	}
-	if g.acct, err = account.New(cfg, feed, g.hasher, g.sessions, account.Options{
+	if g.acct, err = account.New(cfg, g.st, g.hasher, g.sessions, account.Options{
 		Logger: g.log, Now: g.now, Mailer: mailer, Observer: accountMetrics{g.metrics}, LimiterStore: o.LimiterStore,
 	}); err != nil {
 		return nil, err
@@ -177,10 +182,10 @@ func (g *Gateway) Start(ctx context.Context) error {
 		return fmt.Errorf("load revocations: %w", err)
 	}
 	g.revoked.Replace(initial)
-	go g.revoked.Run(ctx, g.st, time.Minute, g.log)
-	// Serve only once revocations made elsewhere reach this instance.
-	if f, ok := g.st.(*feedEcho); ok && !f.waitReady(ctx, 5*time.Second) {
-		g.log.Warn("revocation feed not connected yet; relying on the periodic resync until it is")
+	// Tokens are accepted only once this instance is in step with the
+	// revocations made elsewhere (package lease).
+	if !g.lease.Start(ctx, 5*time.Second) {
+		g.log.Warn("not yet in step with the revocation feed; tokens are refused with 503 until it is")
 	}
 	return nil
 }

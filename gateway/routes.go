@@ -206,7 +206,7 @@ func meFrom(u store.User, claims *auth.Claims) meResponse {
 // logout is POST /logout (?all=true for every session of the user). A
 // must-change token may log out: ending a session grants nothing.
 func (g *Gateway) logout(c *fiber.Ctx, rq *request) error {
-	claims, err := g.authenticate(rq)
+	claims, err := g.authenticateToEnd(rq)
 	if err != nil {
 		return err
 	}

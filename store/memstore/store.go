@@ -5,6 +5,8 @@ package memstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
@@ -15,8 +17,9 @@ import (
 
 // Store is an in-memory store.Store. The zero value is not usable; call New.
 type Store struct {
-	now  func() time.Time
-	feed *localfeed.Feed
+	now   func() time.Time
+	feed  *localfeed.Feed
+	epoch string
 
 	mu            sync.Mutex
 	closed        bool
@@ -50,6 +53,7 @@ func New(opts ...Option) *Store {
 	s := &Store{
 		now:           time.Now,
 		feed:          localfeed.New(),
+		epoch:         newEpoch(),
 		users:         map[string]store.User{},
 		byName:        map[string]string{},
 		byEmail:       map[string]string{},
@@ -127,3 +131,13 @@ func (s *Store) maybeSweepLocked(now time.Time) {
 }
 
 var _ store.Store = (*Store)(nil)
+
+// Epoch is new for every store: tokens issued against an earlier one (an
+// earlier run of the process) name sessions this one never had.
+func (s *Store) Epoch() string { return s.epoch }
+
+func newEpoch() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

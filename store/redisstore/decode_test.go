@@ -10,24 +10,25 @@ import (
 
 func FuzzDecodeRevocation(f *testing.F) {
 	for _, seed := range []string{
-		"v1 1700000000000 sid", "v1 0 a b c", "v1 -5 x", "v1 99999999999999999999 x",
-		"v1  x", "v1 1 ", "", "v2 1 s", "garbage", "v1 1\x00 s",
+		"v2 ab12 0 1700000000000001 1700000000000 sid", "v2 e 1 2 0 a b c", "v2 e 1 2 -5 x",
+		"v2 e 1 2 99999999999999999999 x", "v2 e 1 2  x", "v2 e 1 2 1 ", "", "v1 1 s",
+		"v2  1 2 3 s", "garbage", "v2 e -1 2 1\x00 s",
 	} {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, payload string) {
-		sid, until, err := decodeRevocation(payload)
+		a, err := decodeRevocation(payload)
 		if err != nil {
 			return
 		}
-		if sid == "" {
-			t.Fatalf("decodeRevocation(%q) accepted an empty session id", payload)
+		if a.SessionID == "" || a.Epoch == "" {
+			t.Fatalf("decodeRevocation(%q) accepted an empty session id or epoch: %+v", payload, a)
 		}
 		// What decodes re-encodes (as the revoke script writes it) to the
 		// same revocation.
-		again, until2, err := decodeRevocation(fmt.Sprintf("v1 %d %s", until.UnixMilli(), sid))
-		if err != nil || again != sid || !until2.Equal(until) {
-			t.Fatalf("round trip of %q: %q %v %v", payload, again, until2, err)
+		again, err := decodeRevocation(fmt.Sprintf("v2 %s %d %d %d %s", a.Epoch, a.Prev, a.Seq, a.Until.UnixMilli(), a.SessionID))
+		if err != nil || again != a {
+			t.Fatalf("round trip of %q: %+v %v, want %+v", payload, again, err, a)
 		}
 	})
 }

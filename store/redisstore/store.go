@@ -13,7 +13,8 @@
 //	P{s:<sid>}:session         hash    session fields, expires at RefreshExpiresAt
 //	P{s:<sid>}:spent           set     spent refresh hashes, expires with the session
 //	Puser-sessions:<user ID>   set     session IDs, expires at the last session end
-//	Prevoked                   zset    session ID scored by until (Unix ms)
+//	P{r}:revoked               zset    session ID scored by until (Unix ms)
+//	P{r}:seq, :epoch, :members, :acked  the revocation numbering and leases (revocations.go)
 //	Pot:<purpose>:<hash>       string  user ID of a one-time token, expires with it
 //	Pot-user:<purpose>:<uid>   string  hash of the user's live token of that purpose
 //
@@ -160,7 +161,11 @@ func (s *Store) spentKey(sid string) string   { return s.prefix + "{s:" + sid + 
 func (s *Store) userSessionsKey(uid string) string {
 	return s.prefix + "user-sessions:" + uid
 }
-func (s *Store) revokedKey() string         { return s.prefix + "revoked" }
+func (s *Store) revokedKey() string         { return s.prefix + "{r}:revoked" }
+func (s *Store) seqKey() string             { return s.prefix + "{r}:seq" }
+func (s *Store) epochKey() string           { return s.prefix + "{r}:epoch" }
+func (s *Store) membersKey() string         { return s.prefix + "{r}:members" }
+func (s *Store) ackedKey() string           { return s.prefix + "{r}:acked" }
 func (s *Store) revocationsChannel() string { return s.prefix + "revocations" }
 func (s *Store) oneTimeKey(purpose, hash string) string {
 	return s.prefix + "ot:" + purpose + ":" + hash
