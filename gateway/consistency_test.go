@@ -1,13 +1,19 @@
 package gateway
 
 import (
+	"bufio"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,4 +237,110 @@ func TestRedisRestartedMidRaceNeverServesRevokedTokens(t *testing.T) {
 	if stale != 0 {
 		t.Fatalf("%d stale successes around a Redis restart", stale)
 	}
+}
+
+// buildAuthgate builds the authgate binary into a temporary directory.
+func buildAuthgate(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "authgate")
+	cmd := exec.Command("go", "build", "-o", bin, "authgate")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestAFrozenInstanceRefusesRevokedTokensWhenItResumes: an instance (a
+// real process) is stopped with SIGSTOP across a logout made elsewhere. A
+// request written to it while it is stopped, and answered first thing after
+// SIGCONT, must not pass with the revoked token.
+func TestAFrozenInstanceRefusesRevokedTokensWhenItResumes(t *testing.T) {
+	srv := redistest.Start(t)
+	a := envsOn(t, 1, srv.URL())[0]
+	a.addUser("frozen", "frozen-password-1", "user")
+	bin := buildAuthgate(t)
+
+	port := redistest.FreePort(t)
+	y := strings.Replace(a.yaml, `listen: "127.0.0.1:0"`, fmt.Sprintf("listen: \"127.0.0.1:%d\"\nadmin_listen: \"off\"", port), 1)
+	cfgPath := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	cmd := exec.Command(bin, "serve", "-config", cfgPath)
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("authgate output:\n%s", logs.String())
+		}
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	access, _ := a.login("frozen", "frozen-password-1")
+	get := "GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + access + "\r\n\r\n"
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if st, _ := rawStatus(addr, get, nil); st == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the subprocess instance never accepted the token")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	for round := 0; round < 3; round++ {
+		if round > 0 {
+			access, _ = a.login("frozen", "frozen-password-1")
+			if st, _ := rawStatus(addr, "GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "+access+"\r\n\r\n", nil); st != 200 {
+				t.Fatalf("round %d: fresh token: %d", round, st)
+			}
+		}
+		get = "GET /api/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + access + "\r\n\r\n"
+		if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		started := time.Now()
+		if r := a.do("POST", "/logout", "", bearer(access)...); r.status != 204 {
+			t.Fatalf("logout while the other instance is frozen: %d %s", r.status, r.body)
+		}
+		took := time.Since(started)
+		// The request is queued in the kernel while the process is stopped.
+		st, err := rawStatus(addr, get, func() { _ = cmd.Process.Signal(syscall.SIGCONT) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st == 200 {
+			t.Fatalf("round %d: the resumed instance served a token revoked while it was frozen", round)
+		}
+		t.Logf("round %d: logout took %v; first answer after SIGCONT: %d", round, took, st)
+	}
+}
+
+// rawStatus sends one raw request to addr and returns the status; between
+// writing and reading it calls between (when not nil).
+func rawStatus(addr, req string, between func()) (int, error) {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := conn.Write([]byte(req)); err != nil {
+		return 0, err
+	}
+	if between != nil {
+		between()
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return 0, err
+	}
+	res.Body.Close()
+	return res.StatusCode, nil
 }
