@@ -16,9 +16,13 @@
 //     (a pipelined request);
 //   - anything Handler.Route declines: the gateway's own routes, requests
 //     it would answer with a problem (400, 401, 403), https upstreams;
-//   - an upstream that cannot be reached, or closes the connection before
-//     answering: the Fiber app tries again, as its client would, and
-//     answers 502 if that fails too.
+//   - an upstream that cannot be reached: the Fiber app tries to connect
+//     again, and answers 502 if that fails too.
+//
+// An upstream connection that closes before a byte of the response (a stale
+// pooled one) gets the request once more, on a new connection, from the loop
+// itself; if that fails too the loop answers 502. A pooled connection with
+// anything to read before its next request is closed, never reused.
 //
 // A response the loop would have to stream (chunked, no length, over
 // 64 KiB, 1xx) is relayed by a goroutine through proxy.Relay, after which the
@@ -78,10 +82,11 @@ type Exchange struct {
 	Err        error // why the exchange failed, if it did
 	HandedOver bool  // the Fiber app answers this request instead
 
-	head bool   // a HEAD request
-	raw  []byte // the client's bytes, for a handover
-	cli  *conn
-	up   *conn
+	head    bool   // a HEAD request
+	retried bool   // sent upstream a second time
+	raw     []byte // the client's bytes, for a handover
+	cli     *conn
+	up      *conn
 }
 
 // Options configure a Server.

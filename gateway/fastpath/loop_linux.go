@@ -81,6 +81,7 @@ type loop struct {
 	gen    int32
 	buf    []byte
 	wbuf   []byte
+	peek   [1]byte // readable's scratch
 	rd     bytes.Reader
 	br     *bufio.Reader
 	rh     fasthttp.ResponseHeader
@@ -109,7 +110,7 @@ func putExchange(ex *Exchange) {
 	ex.Header.Reset()
 	ex.Upstream, ex.ID, ex.Ctx, ex.Status, ex.Err, ex.HandedOver, ex.PeerText = nil, "", nil, 0, nil, false, ""
 	ex.Head, ex.raw = ex.Head[:0], ex.raw[:0]
-	ex.head, ex.cli, ex.up = false, nil, nil
+	ex.head, ex.retried, ex.cli, ex.up = false, false, nil, nil
 	exPool.Put(ex)
 }
 
@@ -414,10 +415,15 @@ func (l *loop) retreat(ex *Exchange) {
 }
 
 // send gives ex an upstream connection and writes its head, or waits for
-// the connect.
+// the connect. A second try (ex.retried) goes on a new connection, and if it
+// cannot start the loop answers 502 itself.
 func (l *loop) send(ex *Exchange) {
-	u, err := l.upstreamConn(ex.Upstream)
+	u, err := l.upstreamConn(ex.Upstream, ex.retried)
 	if err != nil {
+		if ex.retried {
+			l.problem(ex, false, err)
+			return
+		}
 		l.retreat(ex)
 		return
 	}
@@ -429,14 +435,21 @@ func (l *loop) send(ex *Exchange) {
 	l.writeHead(u)
 }
 
-func (l *loop) upstreamConn(up *Upstream) (*conn, error) {
+func (l *loop) upstreamConn(up *Upstream, fresh bool) (*conn, error) {
 	if up.index >= len(l.s.o.Upstreams) || l.s.o.Upstreams[up.index] != up {
 		return nil, errUnknownUpstream
 	}
-	if list := l.idle[up.index]; len(list) > 0 {
+	for list := l.idle[up.index]; len(list) > 0 && !fresh; list = l.idle[up.index] {
 		u := list[len(list)-1]
 		l.idle[up.index] = list[:len(list)-1]
 		u.idleAt = -1
+		if readable(u.fd, &l.peek) {
+			// Bytes or a close arrived while it was idle, and the loop
+			// has not seen the event yet: never read them as the next
+			// request's answer.
+			l.close(u)
+			continue
+		}
 		return u, nil
 	}
 	if up.open.Load() >= up.maxConns {
@@ -532,24 +545,31 @@ func (l *loop) flushUpstream(u *conn) {
 	}
 }
 
-// upstreamFailed handles an upstream connection that failed or closed. If it
-// carried an exchange of which no response byte has arrived, the Fiber app
-// tries again (a stale pooled connection, a refused connect); after part of
-// a response the client gets 502.
+// upstreamFailed handles an upstream connection that failed or closed. An
+// exchange of which no response byte has arrived is tried once more: a
+// refused connect by the Fiber app (nothing reached the upstream), a request
+// already sent (a stale pooled connection) by the loop itself, on a new
+// connection. So a request reaches the upstream at most twice. After part of
+// a response, or a second failure, the client gets 502.
 func (l *loop) upstreamFailed(u *conn, err error) {
 	ex := u.ex
 	partial := len(u.in) > 0
+	connecting := u.connecting
 	u.ex, u.in = nil, u.in[:0]
 	l.close(u)
 	if ex == nil {
 		return
 	}
 	ex.up = nil
-	if !partial {
+	switch {
+	case partial || ex.retried:
+		l.problem(ex, false, err)
+	case connecting:
 		l.retreat(ex)
-		return
+	default:
+		ex.retried = true
+		l.send(ex)
 	}
-	l.problem(ex, false, err)
 }
 
 // readResponse reads from an upstream connection: the response to its

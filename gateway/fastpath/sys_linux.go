@@ -49,3 +49,13 @@ func poll(ep int, events []unix.EpollEvent, ms int) (int, error) {
 	}
 	return int(n), nil
 }
+
+// readable reports whether an idle socket has a byte or its peer's close
+// waiting, without taking it: a non-blocking recv with MSG_PEEK of one byte
+// into scratch.
+func readable(fd int, scratch *[1]byte) bool {
+	_, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&scratch[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	// EAGAIN: nothing. Otherwise a byte, the peer's close (0 bytes), or an
+	// error: none of them may be taken for the next request's answer.
+	return e != unix.EAGAIN
+}

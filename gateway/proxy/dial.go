@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // dialError marks a failure to connect, so that a dial timeout reads as
@@ -43,32 +40,14 @@ func (p *Proxy) dial() (net.Conn, error) {
 	return conn, nil
 }
 
-// dialPooled is the HostClient's dialer: connections that bound the wait for
-// each response's first bytes by ResponseTimeout, registered under their
-// local address until closed (see upstreamClosed).
-func (p *Proxy) dialPooled(string) (net.Conn, error) {
+// dialPooled dials a connection for the pool: one that bounds the wait for
+// each response's first bytes by ResponseTimeout.
+func (p *Proxy) dialPooled() (*headerDeadlineConn, error) {
 	conn, err := p.dial()
 	if err != nil {
 		return nil, err
 	}
-	key := conn.LocalAddr().String()
-	c := &headerDeadlineConn{Conn: conn, timeout: p.responseTimeout}
-	c.forget = func() { p.pooled.Delete(key) }
-	p.pooled.Store(key, c)
-	return c, nil
-}
-
-// upstreamClosed reports whether the upstream has closed the pooled
-// connection resp was read from. fasthttp's response stream reports a
-// chunked body cut off between two chunks as a clean io.EOF; this tells the
-// two apart.
-func (p *Proxy) upstreamClosed(resp *fasthttp.Response) bool {
-	addr := resp.LocalAddr()
-	if addr == nil {
-		return false
-	}
-	c, ok := p.pooled.Load(addr.String())
-	return ok && c.(*headerDeadlineConn).eof.Load()
+	return &headerDeadlineConn{Conn: conn, timeout: p.responseTimeout}, nil
 }
 
 // headerDeadlineConn bounds how long the upstream may keep silent after a
@@ -78,15 +57,16 @@ func (p *Proxy) upstreamClosed(resp *fasthttp.Response) bool {
 // stay quiet for as long as it likes, but an upstream that answers nothing
 // for ResponseTimeout after the last byte of the request times out.
 //
-// fasthttp's own HostClient.ReadTimeout would not do: it also bounds reading
-// a streamed response body.
+// A plain read deadline would not do: it would also bound reading a streamed
+// response body.
 type headerDeadlineConn struct {
 	net.Conn
 	timeout time.Duration
 	armed   atomic.Bool
 	eof     atomic.Bool // the upstream has closed its side
-	forget  func()
-	once    sync.Once
+	// answered is set by the first byte read after the pool cleared it
+	// for a new request.
+	answered atomic.Bool
 }
 
 func (c *headerDeadlineConn) Write(b []byte) (int, error) {
@@ -102,6 +82,9 @@ func (c *headerDeadlineConn) Read(b []byte) (int, error) {
 	if err == io.EOF {
 		c.eof.Store(true)
 	}
+	if n > 0 && !c.answered.Load() {
+		c.answered.Store(true)
+	}
 	if n > 0 && c.armed.Swap(false) {
 		if derr := c.Conn.SetReadDeadline(time.Time{}); derr != nil && err == nil {
 			err = derr
@@ -110,8 +93,7 @@ func (c *headerDeadlineConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// SetReadDeadline keeps the response deadline while it is armed: fasthttp
-// clears the read deadline after writing each request.
+// SetReadDeadline keeps the response deadline while it is armed.
 func (c *headerDeadlineConn) SetReadDeadline(t time.Time) error {
 	if t.IsZero() && c.armed.Load() {
 		return nil
@@ -125,11 +107,6 @@ func (c *headerDeadlineConn) SetDeadline(t time.Time) error {
 		return err
 	}
 	return c.SetReadDeadline(t)
-}
-
-func (c *headerDeadlineConn) Close() error {
-	c.once.Do(c.forget)
-	return c.Conn.Close()
 }
 
 // isTimeout reports whether err is a deadline that expired.

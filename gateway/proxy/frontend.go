@@ -101,20 +101,20 @@ func CopyResponseHeader(dst, src *fasthttp.ResponseHeader) {
 
 // Relay writes to client the response that upstream is sending for a request
 // the caller has already sent, as Forward would have relayed it: the same
-// head, and the body streamed (chunked when the upstream's length is not
-// known, the head flushed at once so that server-sent events are not held
-// back). prefix is what has already been read from upstream. head tells that
-// the request was a HEAD. Every write to client pushes its write deadline
-// writeTimeout ahead. It returns the status sent and nil when the whole
-// response reached the client; the caller closes upstream either way.
+// head, a body of known length up to maxBuffered read whole first, and a
+// longer or unframed body streamed after the head (chunked when the
+// upstream's length is not known). prefix is what has already been read from
+// upstream. head tells that the request was a HEAD. Every write to client
+// pushes its write deadline writeTimeout ahead. It returns the status sent and
+// nil when the whole response reached the client; the caller closes upstream
+// either way, and closes client after an error: a body cut short after its
+// head was sent leaves the client a response it can see is incomplete.
 // ErrUpstreamUnavailable (wrapped) means nothing was written to client.
 func (p *Proxy) Relay(client, upstream net.Conn, prefix []byte, head bool, requestID string, writeTimeout time.Duration) (int, error) {
 	up := &eofConn{Conn: upstream}
 	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(prefix), up), readBufferSize)
 	resp := fasthttp.AcquireResponse()
-	resp.StreamBody = true
-	resp.SkipBody = head
-	if err := resp.Read(br); err != nil {
+	if err := readResponse(resp, br, head); err != nil {
 		fasthttp.ReleaseResponse(resp)
 		return 0, fmt.Errorf("forward to %s: %w: %w", p.target, ErrUpstreamUnavailable, err)
 	}
@@ -122,7 +122,7 @@ func (p *Proxy) Relay(client, upstream net.Conn, prefix []byte, head bool, reque
 	defer fasthttp.ReleaseResponse(out)
 	out.Header.Set("X-Request-Id", requestID)
 	dl := &deadlineWriter{conn: client, timeout: writeTimeout}
-	p.relay(out, resp, nil, deadlinePusher{}, up.eof.Load) // dl pushes on each write
+	relay(out, resp, connEnd{eof: up.eof.Load}, deadlinePusher{}) // dl pushes on each write
 	bw := bufio.NewWriterSize(dl, writeBufferSize)
 	err := out.Write(bw)
 	if err == nil {

@@ -40,6 +40,7 @@
 package proxy
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -48,7 +49,6 @@ import (
 	"net"
 	"net/url"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -106,6 +106,11 @@ const (
 	// readBufferSize bounds the upstream's response head.
 	readBufferSize  = 16 << 10
 	writeBufferSize = 16 << 10
+	// maxIdleConn closes a pooled upstream connection unused this long.
+	maxIdleConn = 10 * time.Second
+	// maxBuffered bounds a response body read whole before anything is sent
+	// to the client, so that a short one is answered 502 (see relay).
+	maxBuffered = 64 << 10
 )
 
 // Proxy forwards requests to one upstream. It is safe for concurrent use.
@@ -118,9 +123,8 @@ type Proxy struct {
 	responseTimeout time.Duration
 	clientRead      time.Duration
 	clientWrite     time.Duration
-	client          *fasthttp.HostClient
+	pool            *connPool
 	log             *slog.Logger
-	pooled          sync.Map // local address -> *headerDeadlineConn
 
 	mu      sync.Mutex
 	tunnels map[net.Conn]struct{}
@@ -176,20 +180,7 @@ func New(o Options) (*Proxy, error) {
 			}
 		}
 	}
-	p.client = &fasthttp.HostClient{
-		Addr:                     p.addr,
-		Dial:                     p.dialPooled,
-		NoDefaultUserAgentHeader: true,
-		DisablePathNormalizing:   true,
-		MaxConns:                 o.MaxConns,
-		MaxConnWaitTimeout:       o.DialTimeout,
-		ReadBufferSize:           readBufferSize,
-		WriteBufferSize:          writeBufferSize,
-		StreamResponseBody:       true,
-		RetryIfErr:               retryIfStale,
-		// ReadTimeout stays 0: it would also bound streamed response
-		// bodies. headerDeadlineConn bounds the wait for the response.
-	}
+	p.pool = &connPool{dial: p.dialPooled, max: o.MaxConns, wait: o.DialTimeout, idleFor: maxIdleConn}
 	return p, nil
 }
 
@@ -212,22 +203,6 @@ func parseUpstream(raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("upstream %q: query or fragment is not allowed", raw)
 	}
 	return u, nil
-}
-
-// retryIfStale lets fasthttp resend a GET, HEAD or OPTIONS (on a new
-// connection) only when a pooled connection turned out to be closed by the
-// upstream before it answered. A timeout is never retried: the upstream may be working
-// on it. (fasthttp never retries a request with a streamed body.)
-func retryIfStale(req *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
-	if isTimeout(err) {
-		return false, false
-	}
-	h := &req.Header
-	if !h.IsGet() && !h.IsHead() && !h.IsOptions() {
-		return false, false
-	}
-	return false, errors.Is(err, fasthttp.ErrConnectionClosed) || errors.Is(err, io.EOF) ||
-		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // Forward sends the client's request in c upstream as r describes and relays
@@ -255,15 +230,107 @@ func (p *Proxy) Forward(c *fiber.Ctx, r *Request) error {
 	defer fasthttp.ReleaseRequest(out)
 	p.buildRequest(out, fctx, r, false)
 	body := attachBody(out, fctx, readTimeout)
+	defer body.release()
 
 	resp := fasthttp.AcquireResponse()
-	if err := p.client.Do(out, resp); err != nil {
+	uc, err := p.roundTrip(out, resp, body, fctx.Request.Header.IsHead())
+	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		return p.failure(err, body)
 	}
-	p.relayResponse(fctx, resp, nil, writeTimeout)
+	p.relayResponse(fctx, resp, connEnd{pool: p.pool, uc: uc}, writeTimeout)
 	return nil
 }
+
+// roundTrip sends out on a pooled connection and reads the response head
+// into resp (with the body, when it is short enough to be buffered; see
+// readResponse). It returns the connection the body is still to be read
+// from.
+//
+// A request is sent again, once and on a new connection, when its connection
+// failed before a single byte of the response arrived: a pooled connection
+// the upstream had closed meanwhile (keep-alive timeouts of Node, gunicorn
+// and the like end idle connections after a few seconds, and the close may
+// cross the request on the wire). That holds for every method, POST included:
+// an upstream that answers nothing has not answered, and a connection closed
+// before any answer is what a keep-alive race looks like. It is not sent
+// again when:
+//   - the upstream did not answer within ResponseTimeout (it may be working
+//     on it);
+//   - any byte of a response had arrived;
+//   - the client's body was streamed and more of it had been read than
+//     clientBody keeps for a replay (maxReplay), or reading it failed;
+//   - connecting failed (nothing was sent, and a second connect would most
+//     likely fail the same way).
+func (p *Proxy) roundTrip(out *fasthttp.Request, resp *fasthttp.Response, body *clientBody, head bool) (*upstreamConn, error) {
+	for try := 0; ; try++ {
+		uc, err := p.pool.get(try > 0)
+		if err != nil {
+			return nil, err
+		}
+		if err = p.exchange(uc, out, resp, head); err == nil {
+			return uc, nil
+		}
+		answered := uc.conn.answered.Load()
+		p.pool.drop(uc)
+		if try > 0 || answered || isTimeout(err) || !body.rewind(out) {
+			return nil, err
+		}
+	}
+}
+
+// exchange writes out on uc and reads the response's head (see
+// readResponse) from it.
+func (p *Proxy) exchange(uc *upstreamConn, out *fasthttp.Request, resp *fasthttp.Response, head bool) error {
+	uc.conn.answered.Store(false)
+	bw := acquireWriter(uc.conn)
+	err := out.Write(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	releaseWriter(bw)
+	if err != nil {
+		return fmt.Errorf("send request: %w", err)
+	}
+	uc.br = acquireReader(uc.conn)
+	return readResponse(resp, uc.br, head)
+}
+
+// readResponse reads a response from br: its head, past any 1xx interim
+// response, and then, when the body has a Content-Length of at most
+// maxBuffered, the whole body. A longer body, or one without a length, is
+// left for resp.BodyStream. A body shorter than its Content-Length is an
+// error here, before anything has been sent to the client.
+func readResponse(resp *fasthttp.Response, br *bufio.Reader, head bool) error {
+	resp.SkipBody = head
+	resp.StreamBody = true
+	if err := resp.Read(br); err != nil {
+		return fmt.Errorf("read response: %w", err)
+	}
+	stream := resp.BodyStream()
+	size := resp.Header.ContentLength()
+	if stream == nil || size < 0 || size > maxBuffered {
+		return nil
+	}
+	bp := bodyBufs.Get().(*[]byte)
+	defer bodyBufs.Put(bp)
+	b := (*bp)[:size]
+	if _, err := io.ReadFull(stream, b); err != nil {
+		_ = resp.CloseBodyStream()
+		return fmt.Errorf("read response body (Content-Length %d): %w", size, err)
+	}
+	if err := resp.CloseBodyStream(); err != nil {
+		return fmt.Errorf("read response body: %w", err)
+	}
+	resp.SetBody(b)
+	return nil
+}
+
+// bodyBufs hold a buffered response body on its way into the response.
+var bodyBufs = sync.Pool{New: func() any {
+	b := make([]byte, maxBuffered)
+	return &b
+}}
 
 // buildRequest writes into out the request line and headers for the upstream.
 // Scheme, host, path and query are set one by one; the scheme is always http
@@ -298,53 +365,62 @@ func (p *Proxy) failure(err error, body *clientBody) error {
 // relayResponse copies the upstream's status and headers into the client's
 // response and attaches its body as a stream. closer, if not nil, is closed
 // with the body (the connection of a refused WebSocket upgrade).
-func (p *Proxy) relayResponse(fctx *fasthttp.RequestCtx, resp *fasthttp.Response, closer io.Closer, writeTimeout time.Duration) {
+func (p *Proxy) relayResponse(fctx *fasthttp.RequestCtx, resp *fasthttp.Response, end connEnd, writeTimeout time.Duration) {
 	var dl writeDeadliner
 	if writeTimeout > 0 {
 		dl = fctx
 	}
-	p.relay(&fctx.Response, resp, closer, deadlinePusher{dl, writeTimeout}, nil)
+	relay(&fctx.Response, resp, end, deadlinePusher{dl, writeTimeout})
 }
 
-// relay copies the upstream's response resp into dst, the body attached as a
-// stream that pushes the write deadline ahead with each piece. upstreamEOF
-// reports that the upstream closed its connection; nil: look it up by the
-// response's local address (HostClient connections).
-func (p *Proxy) relay(dst *fasthttp.Response, resp *fasthttp.Response, closer io.Closer, push deadlinePusher, upstreamEOF func() bool) {
+// relay copies the upstream's response resp into dst. A buffered body (see
+// readResponse) is moved over; a streamed one is attached as a stream that
+// pushes the write deadline ahead with each piece, and its head is sent at
+// once: before any byte of it is read, so that server-sent events are not
+// held back, and so that a body cut short can only show as a closed
+// connection after a complete head, never as an empty reply. end says what
+// becomes of the upstream connection when the body is done.
+func relay(dst *fasthttp.Response, resp *fasthttp.Response, end connEnd, push deadlinePusher) {
 	s := scratchPool.Get().(*scratch)
 	copyResponseHeader(&dst.Header, &resp.Header, s)
 	scratchPool.Put(s)
 
 	stream := resp.BodyStream()
 	if stream == nil {
-		// No body on the wire: HEAD, 1xx, 204, 304. Keep the upstream's
-		// Content-Length for HEAD.
-		if n := resp.Header.ContentLength(); n >= 0 {
-			dst.Header.SetContentLength(n)
+		if resp.SkipBody || bodiless(resp.StatusCode()) {
+			// No body on the wire: HEAD, 1xx, 204, 304. Keep the
+			// upstream's Content-Length for HEAD.
+			if n := resp.Header.ContentLength(); n >= 0 {
+				dst.Header.SetContentLength(n)
+			}
+			dst.SkipBody = true
+		} else {
+			// Buffered: swap the bodies, no copy.
+			dst.SwapBody(resp.SwapBody(dst.SwapBody(nil)))
 		}
-		dst.SkipBody = true
+		end.finish(true, resp)
 		fasthttp.ReleaseResponse(resp)
-		if closer != nil {
-			_ = closer.Close()
-		}
 		return
 	}
 	size := resp.Header.ContentLength()
 	if size < 0 {
-		// Chunked or until close: stream it chunked, and send the head at
-		// once so that server-sent events are not held back.
+		// Chunked or until close: stream it chunked.
 		size = -1
-		dst.ImmediateHeaderFlush = true
 	}
+	dst.ImmediateHeaderFlush = true
 	dst.SetBodyStream(&upstreamBody{
-		p:           p,
-		resp:        resp,
-		stream:      stream,
-		chunked:     resp.Header.ContentLength() == -1,
-		push:        push,
-		closer:      closer,
-		upstreamEOF: upstreamEOF,
+		resp:    resp,
+		stream:  stream,
+		chunked: resp.Header.ContentLength() == -1,
+		push:    push,
+		end:     end,
 	}, size)
+}
+
+// bodiless reports whether a response with this status has no body (RFC 9112
+// section 6.3): 1xx, 204 and 304.
+func bodiless(status int) bool {
+	return status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified
 }
 
 // Close closes the idle pooled connections and every WebSocket tunnel still
@@ -362,6 +438,6 @@ func (p *Proxy) Close() error {
 	for _, c := range conns {
 		_ = c.Close()
 	}
-	p.client.CloseIdleConnections()
+	p.pool.closeIdle(false)
 	return nil
 }

@@ -38,17 +38,18 @@ func (p *Proxy) forwardUpgrade(fctx *fasthttp.RequestCtx, r *Request, writeTimeo
 	defer fasthttp.ReleaseRequest(out)
 	p.buildRequest(out, fctx, r, true)
 
-	conn, err := p.dial()
+	raw, err := p.dial()
 	if err != nil {
 		return p.failure(err, nil)
 	}
+	conn := &eofConn{Conn: raw}
 	resp, br, err := p.handshake(conn, out)
 	if err != nil {
 		_ = conn.Close()
 		return p.failure(err, nil)
 	}
 	if resp.StatusCode() != fasthttp.StatusSwitchingProtocols {
-		p.relayResponse(fctx, resp, conn, writeTimeout)
+		p.relayResponse(fctx, resp, connEnd{closer: conn, eof: conn.eof.Load}, writeTimeout)
 		return nil
 	}
 	s := scratchPool.Get().(*scratch)
@@ -84,8 +85,7 @@ func (p *Proxy) handshake(conn net.Conn, out *fasthttp.Request) (*fasthttp.Respo
 	}
 	br := bufio.NewReaderSize(conn, readBufferSize)
 	resp := fasthttp.AcquireResponse()
-	resp.StreamBody = true
-	if err := resp.Read(br); err != nil {
+	if err := readResponse(resp, br, false); err != nil {
 		fasthttp.ReleaseResponse(resp)
 		return nil, nil, fmt.Errorf("read upgrade response: %w", err)
 	}
