@@ -29,6 +29,7 @@ import (
 	"authgate/gateway/echo"
 	"authgate/gateway/rules"
 	"authgate/mail"
+	"authgate/usercmd"
 )
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3".
@@ -46,6 +47,7 @@ commands:
   serve          run the gateway (default)         -config gateway.yaml
   check          validate the config and exit      -config gateway.yaml
   hash-password  read a password on stdin, print its argon2id hash
+  users          manage users (add, list, show, set-password, ...): authgate users help
   echo           run a JSON echo upstream          -listen :9000
   version        print the version
 The config path also comes from AUTHGATE_CONFIG.
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return hashPassword(ctx, stdin, stdout, stderr)
 	case "echo":
 		return runEcho(ctx, args, stderr)
+	case "users":
+		return usercmd.Run(ctx, args, stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "authgate", versionString())
 		return 0
@@ -242,6 +246,19 @@ func serveConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) erro
 	admin := cfg.AdminListen
 	if adminLn != nil {
 		admin = adminLn.Addr().String()
+	}
+	if cfg.Store.Type == "embedded" {
+		// `authgate users` cannot open the locked store file while this
+		// process runs; it sends its commands here instead.
+		if sock, err := usercmd.Listen(usercmd.SocketPath(cfg)); err != nil {
+			log.Warn("authgate users will not reach this gateway", "err", err.Error())
+		} else {
+			go func() {
+				if err := usercmd.Serve(ctx, sock, g.Accounts(), log); err != nil {
+					log.Error("control socket", "err", err.Error())
+				}
+			}()
+		}
 	}
 	log.Info("authgate listening", "listen", ln.Addr().String(), "admin", admin,
 		"store", cfg.Store.Type, "upstream", cfg.Upstreams.Default, "version", versionString())

@@ -217,3 +217,37 @@ func (s *Service) DeleteUser(ctx context.Context, claims *auth.Claims, id string
 	s.log.Info("user deleted", "user", id, "by", claims.Subject)
 	return nil
 }
+
+// FindUser is one user by ID or, when no user has that ID, by username
+// (compared as usernames are: case- and width-insensitively). It is how the
+// command line names users.
+func (s *Service) FindUser(ctx context.Context, ref string) (store.User, error) {
+	if ref == "" {
+		return store.User{}, fieldErr("user", "name a user by username or id")
+	}
+	u, err := s.st.GetUser(ctx, ref)
+	if errors.Is(err, store.ErrNotFound) {
+		u, err = s.st.GetUserByUsername(ctx, ref)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return store.User{}, refuse(KindNotFound, "no user has this username or id")
+	}
+	if err != nil {
+		return store.User{}, fmt.Errorf("find user: %w", err)
+	}
+	return u, nil
+}
+
+// RevokeSessions ends every session of the user: their access tokens are
+// refused on the next request on every instance sharing the store, their
+// refresh tokens answer 401. The account itself is unchanged.
+func (s *Service) RevokeSessions(ctx context.Context, id, by string) error {
+	if _, err := s.GetUser(ctx, id); err != nil {
+		return err
+	}
+	if err := s.sessions.EndAll(ctx, id, ""); err != nil {
+		return fmt.Errorf("revoke sessions: %w", err)
+	}
+	s.log.Info("user sessions revoked", "user", id, "by", by)
+	return nil
+}

@@ -164,6 +164,10 @@ func (g *Gateway) buildProxies() error {
 	return nil
 }
 
+// Accounts is the account service, for `authgate users` commands that
+// reach this gateway over its control socket.
+func (g *Gateway) Accounts() *account.Service { return g.acct }
+
 // App is the main Fiber app (for tests: app.Test).
 func (g *Gateway) App() *fiber.App { return g.app }
 
