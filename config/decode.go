@@ -39,11 +39,16 @@ type decoder struct {
 	expanded map[string]bool
 	// merging holds the mappings being merged, to refuse a cycle.
 	merging map[*yaml.Node]bool
-	visits  int
+	// zeros holds the fields written in the file as 0, 0s or "" (by YAML
+	// path, with the field), so that load can refuse those that
+	// ApplyDefaults then replaces: an explicit value must not silently
+	// become another one.
+	zeros  map[string]reflect.Value
+	visits int
 }
 
 func newDecoder(lookup lookupFunc) *decoder {
-	return &decoder{lookup: lookup, lines: map[string]int{}, bad: map[string]bool{}, expanded: map[string]bool{}, merging: map[*yaml.Node]bool{}}
+	return &decoder{lookup: lookup, lines: map[string]int{}, bad: map[string]bool{}, expanded: map[string]bool{}, merging: map[*yaml.Node]bool{}, zeros: map[string]reflect.Value{}}
 }
 
 func (d *decoder) fail(path string, n *yaml.Node, msg string) {
@@ -135,6 +140,7 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(int64(dur))
+		d.noteZero(v, path)
 		return
 	}
 	node := n
@@ -156,7 +162,39 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if err := safeNodeDecode(node, v.Addr().Interface()); err != nil {
 		d.fail(path, n, fmt.Sprintf("expected %s, got %q", want, val))
+		return
 	}
+	d.noteZero(v, path)
+}
+
+// noteZero remembers v (decoded at path) when it is a zero number or an
+// empty string. Booleans are not: false is a value, never replaced.
+func (d *decoder) noteZero(v reflect.Value, path string) {
+	switch v.Kind() {
+	case reflect.String, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		if v.IsZero() {
+			d.zeros[path] = v
+		}
+	}
+}
+
+// replacedZeros reports the fields written as 0 or "" that ApplyDefaults
+// has since replaced with a default.
+func (d *decoder) replacedZeros() Problems {
+	var ps Problems
+	for path, v := range d.zeros {
+		if v.IsZero() || d.covers(path) {
+			continue
+		}
+		written, def := "0", fmt.Sprint(v.Interface())
+		if v.Kind() == reflect.String {
+			written, def = `""`, fmt.Sprintf("%q", v.String())
+		}
+		ps = append(ps, Problem{Path: path, Line: d.lines[path],
+			Msg: fmt.Sprintf("%s is not a value here: it would silently become the default %s; leave the key out for the default, or give a real value", written, def)})
+	}
+	return ps
 }
 
 // safeNodeDecode types one scalar with yaml.v3, turning a panic of the

@@ -47,15 +47,20 @@ func load(data []byte, lookup lookupFunc) (*Config, error) {
 	if p != nil {
 		return nil, Problems{*p}
 	}
+	if root == nil || (root.Kind == yaml.MappingNode && len(root.Content) == 0) ||
+		(root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null") {
+		// An empty file is a mistake (a truncated deploy, a wrong path, a
+		// secret volume not mounted), not a request for every default.
+		return nil, Problems{{Msg: "the config is empty: set at least upstreams.default (see docs/configuration.md)"}}
+	}
 	cfg := &Config{}
 	d := newDecoder(lookup)
-	if root != nil {
-		d.decode(root, reflect.ValueOf(cfg).Elem(), "")
-	}
+	d.decode(root, reflect.ValueOf(cfg).Elem(), "")
 	ps := d.problems.ps
 	ps = append(ps, inlineSecrets(cfg, d)...)
 	ps = append(ps, readSecretFiles(cfg, d)...)
 	ApplyDefaults(cfg)
+	ps = append(ps, d.replacedZeros()...)
 	for _, vp := range Validate(cfg) {
 		if d.covers(vp.Path) {
 			continue // already reported where it was decoded

@@ -182,14 +182,16 @@ func TestOnlyOneYAMLDocumentIsAllowed(t *testing.T) {
 	}
 }
 
-func TestEmptyFileMeansAllDefaults(t *testing.T) {
-	for _, src := range []string{"", "# only a comment\n", "---\n"} {
+// An empty config (a truncated deploy, a wrong path, an unmounted volume)
+// is refused: all defaults is never what a deployment meant.
+func TestEmptyConfigIsRefused(t *testing.T) {
+	for _, src := range []string{"", "# only a comment\n", "---\n", "~\n", "null\n", "{}\n"} {
 		cfg, ps := loadProblems(t, src, nil)
-		if ps != nil {
-			t.Fatalf("%q: %v", src, ps)
+		if cfg != nil {
+			t.Errorf("%q loaded", src)
 		}
-		if cfg.Listen != ":8080" || cfg.Store.Type != "embedded" {
-			t.Errorf("%q: defaults not applied: %+v", src, cfg)
+		if _, ok := findProblem(ps, "", "the config is empty"); !ok {
+			t.Errorf("%q: got %v", src, ps)
 		}
 	}
 }

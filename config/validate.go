@@ -37,6 +37,7 @@ func Validate(c *Config) Problems {
 	validateBrowser(v, c)
 	positive(v, "one_time_tokens.verify_ttl", c.OneTimeTokens.VerifyTTL)
 	positive(v, "one_time_tokens.reset_ttl", c.OneTimeTokens.ResetTTL)
+	validateLimits(v, c)
 	return v.ps
 }
 

@@ -44,9 +44,7 @@ func validateStore(v *problemList, c *Config) {
 		v.add("store.redis", "set exactly one of url, sentinel.addrs, cluster_addrs")
 	}
 	if r.URL != "" {
-		if _, err := redis.ParseURL(r.URL); err != nil {
-			v.add("store.redis.url", "invalid Redis URL: "+redisURLError(err))
-		}
+		checkRedisURL(v, "store.redis.url", r.URL)
 	}
 	if len(r.Sentinel.Addrs) > 0 && r.Sentinel.Master == "" {
 		v.add("store.redis.sentinel.master", "required with sentinel.addrs")
@@ -63,6 +61,46 @@ func validateStore(v *problemList, c *Config) {
 		v.add("store.redis.db", "Redis Cluster has only database 0")
 	}
 	positive(v, "store.redis.timeout", r.Timeout)
+}
+
+// checkRedisURL refuses what redis.ParseURL accepts but cannot mean what
+// the operator wrote: a redis:// or rediss:// URL without a host (go-redis
+// then silently connects to localhost:6379, another Redis than intended),
+// or with a bad port, and a unix:// URL without a socket path.
+func checkRedisURL(v *problemList, path, raw string) {
+	if _, err := redis.ParseURL(raw); err != nil {
+		v.add(path, "invalid Redis URL: "+redisURLError(err))
+		return
+	}
+	const want = "use redis://[user:password@]host:port/db, rediss:// for TLS, or unix:///path/to/socket"
+	u, err := url.Parse(raw)
+	if err != nil {
+		v.add(path, "invalid Redis URL: "+want)
+		return
+	}
+	switch u.Scheme {
+	case "unix":
+		if u.Path == "" {
+			v.add(path, "invalid Redis URL: no socket path; "+want)
+		}
+		return
+	}
+	host, port := u.Hostname(), u.Port()
+	switch {
+	case host == "" || strings.Trim(host, ":") == "":
+		v.add(path, "invalid Redis URL: no host (go-redis would connect to localhost:6379); "+want)
+	case isUnspecified(host):
+		v.add(path, fmt.Sprintf("invalid Redis URL: %s is not an address to connect to; %s", host, want))
+	case port != "" && !validPort(port, false):
+		v.add(path, "invalid Redis URL: bad port; "+want)
+	case strings.Contains(u.Host, ":") && port == "" && !strings.HasPrefix(u.Host, "["):
+		v.add(path, "invalid Redis URL: bad host:port; "+want)
+	}
+}
+
+func isUnspecified(host string) bool {
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsUnspecified()
 }
 
 // redisURLError describes a redis.ParseURL error without the URL itself,

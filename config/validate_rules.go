@@ -187,6 +187,9 @@ func validateRateLimits(v *problemList, r *RateLimits) {
 			v.add(f.path, fmt.Sprintf("invalid rate %q: use N-S, N-M, N-H or N-D with N ≥ 1 (like 5-M), or off", f.rate))
 		}
 	}
+	if r.LockoutFailures < -1 {
+		v.add("rate_limits.lockout_failures", fmt.Sprintf("must be -1 (lockout off) or a positive number of failures (got %d)", r.LockoutFailures))
+	}
 	if r.LockoutFailures > 0 {
 		positive(v, "rate_limits.lockout_window", r.LockoutWindow)
 		positive(v, "rate_limits.lockout_duration", r.LockoutDuration)
