@@ -36,13 +36,23 @@ func iterations(def int) int {
 
 // envsOn starts n gateways on the Redis at url, sharing a fresh prefix.
 func envsOn(t *testing.T, n int, url string) []*testEnv {
+	return envsWith(t, n, `url: "`+url+`"`, nil)
+}
+
+// envsWith starts n gateways whose store.redis settings are conn (YAML
+// flow fields), sharing a fresh prefix; edit may change the YAML further.
+func envsWith(t *testing.T, n int, conn string, edit func(string) string) []*testEnv {
 	t.Helper()
 	prefix := fmt.Sprintf("authgate-lease-%d:", rand.Uint64())
 	var envs []*testEnv
 	for i := 0; i < n; i++ {
 		envs = append(envs, newEnv(t, func(y string) string {
-			return sharedKey(strings.Replace(y, "store: {type: memory}",
-				"store: {type: redis, redis: {url: \""+url+"\", prefix: \""+prefix+"\", timeout: 500ms}}", 1))
+			y = sharedKey(strings.Replace(y, "store: {type: memory}",
+				"store: {type: redis, redis: {"+conn+", prefix: \""+prefix+"\", timeout: 500ms}}", 1))
+			if edit != nil {
+				y = edit(y)
+			}
+			return y
 		}))
 	}
 	return envs

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,8 @@ type Server struct {
 	dir  string
 	args []string
 	cmd  *exec.Cmd
+	// sentinel: run redis-sentinel on dir/sentinel.conf
+	sentinel bool
 }
 
 // Addr is host:port.
@@ -75,7 +78,12 @@ func (s *Server) start() {
 	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir, "--daemonize", "no",
 		"--logfile", filepath.Join(s.dir, "redis.log")}, s.args...)
-	s.cmd = exec.Command("redis-server", args...)
+	if s.sentinel {
+		args = []string{filepath.Join(s.dir, "sentinel.conf"), "--logfile", filepath.Join(s.dir, "redis.log")}
+		s.cmd = exec.Command("redis-sentinel", args...)
+	} else {
+		s.cmd = exec.Command("redis-server", args...)
+	}
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("redis-server: %v", err)
 	}
@@ -137,3 +145,102 @@ func (s *Server) Do(args ...any) any {
 
 // String is fmt.Sprint of the address, for logs.
 func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr()) }
+
+// Cluster is a Redis Cluster of three primaries with one replica each.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// Addrs are the nodes' addresses.
+func (c *Cluster) Addrs() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		out = append(out, n.Addr())
+	}
+	return out
+}
+
+// StartCluster starts six nodes with cluster mode on, joins them with
+// redis-cli --cluster create (one replica per primary) and waits until the
+// cluster is ok on every node.
+func StartCluster(t testing.TB) *Cluster {
+	t.Helper()
+	cli := Binary(t, "redis-cli")
+	c := &Cluster{}
+	for i := 0; i < 6; i++ {
+		c.Nodes = append(c.Nodes, Start(t, "--cluster-enabled", "yes",
+			"--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000"))
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.Nodes {
+		for {
+			info, _ := n.Do("CLUSTER", "INFO").(string)
+			if strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster not ok on %s:\n%s", n.Addr(), info)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// Sentinel is a primary, its replica and three sentinels watching it.
+type Sentinel struct {
+	Primary, Replica *Server
+	Sentinels        []*Server
+	Master           string
+}
+
+// Addrs are the sentinels' addresses.
+func (s *Sentinel) Addrs() []string {
+	var out []string
+	for _, n := range s.Sentinels {
+		out = append(out, n.Addr())
+	}
+	return out
+}
+
+// StartSentinel starts a primary, a replica of it and three sentinels
+// (quorum 2, down after 1 s) and waits until the sentinels see the replica.
+func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	Binary(t, "redis-sentinel")
+	s := &Sentinel{Master: "authgate-test"}
+	s.Primary = Start(t)
+	s.Replica = Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(s.Primary.Port))
+	for i := 0; i < 3; i++ {
+		n := &Server{t: t, Port: FreePort(t), dir: t.TempDir(), sentinel: true}
+		conf := fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %d 2\n"+
+			"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\n"+
+			"sentinel parallel-syncs %s 1\n",
+			n.Port, n.dir, s.Master, s.Primary.Port, s.Master, s.Master, s.Master)
+		if err := os.WriteFile(filepath.Join(n.dir, "sentinel.conf"), []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		n.start()
+		t.Cleanup(n.Stop)
+		s.Sentinels = append(s.Sentinels, n)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range s.Sentinels {
+		for {
+			v, _ := n.Do("SENTINEL", "REPLICAS", s.Master).([]any)
+			if len(v) > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("sentinel %s never saw the replica", n.Addr())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return s
+}
