@@ -39,7 +39,7 @@ func TestCheckNamesEveryProblemWithItsPath(t *testing.T) {
 listen: ":8080"
 store: {type: cassandra}
 rules:
-  - {path: /api/**, policy: authenticated, methods: [GTE]}
+  - {path: /api/**, policy: authenticated, methods: ["G T"]}
   - {path: /x, policy: maybe}
   - {path: /api/users, policy: public}
 unknown_key: 1
@@ -51,7 +51,7 @@ unknown_key: 1
 	if code == 0 {
 		t.Fatal("check accepted a bad config")
 	}
-	for _, want := range []string{"store.type", `rules[0].methods[0]`, "GTE", "rules[1].policy", "unknown_key"} {
+	for _, want := range []string{"store.type", `rules[0].methods[0]`, "G T", "rules[1].policy", "unknown_key"} {
 		if !strings.Contains(errs, want) {
 			t.Errorf("check output lacks %q:\n%s", want, errs)
 		}

@@ -27,6 +27,9 @@ type Config struct {
 	Server Server `yaml:"server"`
 	// Upstreams are where allowed requests are proxied.
 	Upstreams Upstreams `yaml:"upstreams"`
+	// Requests says what is refused or removed before a request is
+	// proxied, whatever the rules say.
+	Requests  Requests  `yaml:"requests"`
 	Store     Store     `yaml:"store"`
 	Tokens    Tokens    `yaml:"tokens"`
 	Transport Transport `yaml:"transport"`
@@ -106,6 +109,22 @@ func (c *Config) AdminAddr() string {
 		return ""
 	}
 	return c.AdminListen
+}
+
+// Requests are the request checks made before the rules.
+type Requests struct {
+	// RefuseMethods are answered 405 on proxied paths before any rule.
+	// Default [TRACE, CONNECT]: TRACE echoes the request, credentials
+	// included, and CONNECT asks for a tunnel. [] refuses none.
+	RefuseMethods []string `yaml:"refuse_methods"`
+	// StripHeaders are removed from every proxied request, in every
+	// spelling (case, '_' or '.' for '-'). Default: the method-override
+	// and URL-rewrite headers that make some frameworks (Symfony, Laravel,
+	// Rails, ASP.NET, IIS) serve another method or path than the one the
+	// rules decided: X-HTTP-Method-Override, X-HTTP-Method,
+	// X-Method-Override and X-Rewrite-URL. X-Original-URL and every other
+	// X-Original-* are always removed. [] strips none.
+	StripHeaders []string `yaml:"strip_headers"`
 }
 
 // Upstreams are the backends behind the gateway.
@@ -321,6 +340,10 @@ type Rule struct {
 	// the session cookie through to an upstream that checks CSRF itself.
 	// Default true (transport.cookies.csrf decides).
 	CSRF *bool `yaml:"csrf"`
+	// AllowBody lets a GET, HEAD, OPTIONS, DELETE or TRACE request that
+	// matches the rule carry a body (Content-Length > 0 or chunked).
+	// Default false: such a request is refused with 400.
+	AllowBody bool `yaml:"allow_body"`
 }
 
 // IdentityHeaders names the headers set on upstream requests.

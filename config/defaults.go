@@ -29,6 +29,13 @@ func ApplyDefaults(c *Config) {
 	setDur(&c.Upstreams.ResponseTimeout, 60*time.Second)
 	setInt(&c.Upstreams.MaxConnsPerHost, 1024)
 
+	if c.Requests.RefuseMethods == nil {
+		c.Requests.RefuseMethods = []string{"TRACE", "CONNECT"}
+	}
+	if c.Requests.StripHeaders == nil {
+		c.Requests.StripHeaders = []string{"X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override", "X-Rewrite-URL"}
+	}
+
 	setStr(&c.Store.Type, "embedded")
 	setStr(&c.Store.Path, filepath.Join(c.DataDir, "authgate.db"))
 	setStr(&c.Store.Redis.Prefix, "authgate:")

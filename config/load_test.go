@@ -443,7 +443,7 @@ store:
 rules:
   - path: admin
     policy: maybe
-    methods: [GTE]
+    methods: ["G T"]
   - path: /x
     policy: public
     roles: [admin]
@@ -458,7 +458,7 @@ trusted_proxies: [10.0.0.0/8, 300.1.1.1/8]
 		`store.type: must be one of embedded, redis, memory`,
 		`rules[0].path: "admin" must start with /`,
 		`rules[0].policy: must be one of public, authenticated, deny`,
-		`rules[0].methods[0]: unknown method "GTE"`,
+		`rules[0].methods[0]: invalid method "G T"`,
 		`rules[1].roles: roles are only allowed with policy authenticated`,
 		`rules[1].upstream: no upstream named "nowhere"`,
 		`tokens.access_ttl: must be positive`,

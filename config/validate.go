@@ -30,6 +30,7 @@ func Validate(c *Config) Problems {
 	validateUsers(v, &c.Users)
 	validateRateLimits(v, &c.RateLimits)
 	validateRules(v, c)
+	validateRequests(v, &c.Requests)
 	validateIdentityHeaders(v, &c.IdentityHeaders)
 	validateTrustedProxies(v, c.TrustedProxies)
 	validateRoutes(v, &c.Routes)

@@ -14,6 +14,59 @@ var knownMethods = map[string]bool{
 	"DELETE": true, "OPTIONS": true, "CONNECT": true, "TRACE": true,
 }
 
+// registeredMethods are the IANA HTTP Method Registry's methods (WebDAV,
+// CalDAV, DeltaV...) and PURGE (caches); any other token is accepted with a
+// warning.
+var registeredMethods = func() map[string]bool {
+	m := map[string]bool{}
+	for _, s := range strings.Fields(`ACL BASELINE-CONTROL BIND CHECKIN CHECKOUT COPY LABEL LINK LOCK MERGE
+		MKACTIVITY MKCALENDAR MKCOL MKREDIRECTREF MKWORKSPACE MOVE ORDERPATCH PRI PROPFIND PROPPATCH QUERY
+		REBIND REPORT SEARCH UNBIND UNCHECKOUT UNLINK UNLOCK UPDATE UPDATEREDIRECTREF VERSION-CONTROL PURGE`) {
+		m[s] = true
+	}
+	return m
+}()
+
+// isMethodToken reports whether m is an RFC 9110 method: a token.
+func isMethodToken(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// validateRequests checks the requests block.
+func validateRequests(v *problemList, r *Requests) {
+	seen := map[string]bool{}
+	for i, m := range r.RefuseMethods {
+		p := indexPath("requests.refuse_methods", i)
+		switch {
+		case !isMethodToken(m):
+			v.add(p, fmt.Sprintf("invalid method %q: a method is a token", m))
+		case m == "GET" || m == "HEAD":
+			v.add(p, fmt.Sprintf("%s cannot be refused (write a deny rule instead)", m))
+		case seen[m]:
+			v.warn(p, fmt.Sprintf("method %q is listed twice", m))
+		}
+		seen[m] = true
+	}
+	for i, h := range r.StripHeaders {
+		p := indexPath("requests.strip_headers", i)
+		switch {
+		case !isMethodToken(h): // a field name is a token too
+			v.add(p, fmt.Sprintf("invalid header name %q", h))
+		case strings.EqualFold(h, "Host") || strings.EqualFold(h, "Content-Length") || strings.EqualFold(h, "Transfer-Encoding"):
+			v.add(p, fmt.Sprintf("%s frames the request and cannot be stripped", h))
+		}
+	}
+}
+
 func validateRules(v *problemList, c *Config) {
 	for i, r := range c.Rules {
 		path := indexPath("rules", i)
@@ -36,9 +89,19 @@ func validateRules(v *problemList, c *Config) {
 				seen[m] = true
 			case knownMethods[strings.ToUpper(m)]:
 				v.add(mp, fmt.Sprintf("unknown method %q (methods are upper case: %s)", m, strings.ToUpper(m)))
-			default:
-				v.add(mp, fmt.Sprintf("unknown method %q", m))
+			case !isMethodToken(m):
+				v.add(mp, fmt.Sprintf("invalid method %q: a method is a token (letters, digits and !#$%%&'*+-.^_`|~)", m))
+			default: // any token: PROPFIND, MKCOL, PURGE...
+				if seen[m] {
+					v.warn(mp, fmt.Sprintf("method %q is listed twice", m))
+				} else if !registeredMethods[m] {
+					v.warn(mp, fmt.Sprintf("method %q is not in the IANA method registry: check the spelling (it is matched as written)", m))
+				}
+				seen[m] = true
 			}
+		}
+		if r.AllowBody && r.Policy == "deny" {
+			v.warn(path+".allow_body", "never used: the rule denies")
 		}
 		for j, h := range r.Hosts {
 			if msg := hostProblem(h); msg != "" {

@@ -174,8 +174,8 @@ func TestValidateReportsEachProblem(t *testing.T) {
 		{"rule policy required", func(c *Config) { c.Rules = []Rule{{Path: "/a"}} }, "rules[0].policy", "required", false},
 		{"rule policy unknown", func(c *Config) { c.Rules = []Rule{{Path: "/a", Policy: "allow"}} }, "rules[0].policy", "must be one of public, authenticated, deny", false},
 		{"rule method unknown", func(c *Config) {
-			c.Rules = []Rule{{Path: "/a", Policy: "public"}, {Path: "/b", Policy: "public"}, {Path: "/c", Policy: "public", Methods: []string{"GTE"}}}
-		}, "rules[2].methods[0]", `unknown method "GTE"`, false},
+			c.Rules = []Rule{{Path: "/a", Policy: "public"}, {Path: "/b", Policy: "public"}, {Path: "/c", Policy: "public", Methods: []string{"G T"}}}
+		}, "rules[2].methods[0]", `invalid method "G T"`, false},
 		{"rule method lower case", func(c *Config) { c.Rules = []Rule{{Path: "/a", Policy: "public", Methods: []string{"get"}}} }, "rules[0].methods[0]", "upper case: GET", false},
 		{"rule method twice", func(c *Config) { c.Rules = []Rule{{Path: "/a", Policy: "public", Methods: []string{"GET", "GET"}}} }, "rules[0].methods[1]", "listed twice", true},
 		{"rule host with scheme", func(c *Config) { c.Rules = []Rule{{Path: "/a", Policy: "public", Hosts: []string{"https://x.com"}}} }, "rules[0].hosts[0]", "invalid host", false},
@@ -303,12 +303,12 @@ func TestValidateAcceptsGoodValues(t *testing.T) {
 
 func TestProblemsErrorFormatsOneLinePerProblem(t *testing.T) {
 	ps := Problems{
-		{Path: "rules[2].methods[0]", Msg: `unknown method "GTE"`, Line: 34},
+		{Path: "rules[2].methods[0]", Msg: `invalid method "G T"`, Line: 34},
 		{Path: "store.type", Msg: "must be one of embedded, redis, memory"},
 		{Path: "store.type", Msg: "memory is for tests", Warning: true},
 		{Msg: "invalid YAML: x", Line: 3},
 	}
-	want := "rules[2].methods[0]: unknown method \"GTE\" (line 34)\n" +
+	want := "rules[2].methods[0]: invalid method \"G T\" (line 34)\n" +
 		"store.type: must be one of embedded, redis, memory\n" +
 		"warning: store.type: memory is for tests\n" +
 		"invalid YAML: x (line 3)"

@@ -18,6 +18,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"authgate/gateway/proxy"
+	"authgate/gateway/reqhead"
 	"authgate/gateway/rules"
 )
 
@@ -82,6 +83,7 @@ func (t *routeTable) lookup(path string) (*route, string) {
 type request struct {
 	id          string
 	path        string // normalized
+	host        string // the Host, normalized (reqhead.Host); may share hdr's buffer
 	query       string
 	route       string // metrics label
 	clientIP    string
@@ -133,7 +135,34 @@ func (g *Gateway) newApp() *fiber.App {
 		},
 	})
 	app.Use(g.serve)
+	g.serveAnyMethod(app)
 	return app
+}
+
+// serveAnyMethod lets the app serve every method. Fiber routes only the
+// methods of its config (RequestMethods) and answers any other with a
+// plain-text 400 "Invalid http method", so WebDAV's PROPFIND or MKCOL could
+// not be proxied. The gateway has a single handler (serve), which needs no
+// route: a method Fiber does not know is given to serve directly, which
+// checks that it is a token (admit) and lets the rules decide it.
+func (g *Gateway) serveAnyMethod(app *fiber.App) {
+	srv := app.Server()
+	routed := srv.Handler
+	known := make(map[string]bool, len(fiber.DefaultMethods))
+	for _, m := range fiber.DefaultMethods {
+		known[m] = true
+	}
+	srv.Handler = func(fctx *fasthttp.RequestCtx) {
+		if known[string(fctx.Method())] { // no allocation: map lookup of a converted []byte
+			routed(fctx)
+			return
+		}
+		c := app.AcquireCtx(fctx)
+		defer app.ReleaseCtx(c)
+		if err := g.serve(c); err != nil {
+			_ = app.ErrorHandler(c, err)
+		}
+	}
 }
 
 func (g *Gateway) newAdminApp() *fiber.App {
@@ -172,7 +201,11 @@ func (g *Gateway) serve(c *fiber.Ctx) (err error) {
 		}
 		g.finish(c, &rq)
 	}()
-	path, query, perr := g.target(rq.hdr)
+	perr := g.admit(&rq)
+	var path, query string
+	if perr == nil {
+		path, query, perr = g.target(&rq)
+	}
 	if perr == nil && !validFieldNames(rq.hdr) {
 		perr = problem(ProblemBadRequest, "a header field name is not a token (RFC 9110, section 5.1)")
 	}
@@ -226,15 +259,36 @@ func (g *Gateway) identify(rq *request) {
 	}
 }
 
-// target normalizes the raw request target (SPEC section 4).
-func (g *Gateway) target(h *fasthttp.RequestHeader) (string, string, error) {
-	raw := h.RequestURI()
+// admit checks what both paths decide about the head before the target and
+// the rules (package reqhead): the method is a token, the Host is valid
+// (rq.host is its normalized form), and the framing is one that both read
+// alike. The fast path calls it too and hands over what it refuses, so that
+// the Fiber app refuses it with the same problem.
+func (g *Gateway) admit(rq *request) error {
+	if !reqhead.ValidMethod(rq.hdr.Method()) {
+		return problem(ProblemInvalidMethod, "the method is not an RFC 9110 token")
+	}
+	host, err := reqhead.Host(rq.hdr.Host())
+	if err != nil {
+		return &Problem{Type: ProblemInvalidHost, Detail: "Host: " + strings.ReplaceAll(err.Error(), "\n", ": "), Err: err}
+	}
+	rq.host = host
+	if err := reqhead.Framing(rq.hdr); err != nil {
+		return &Problem{Type: ProblemBadRequest, Detail: err.Error(), Err: err}
+	}
+	return nil
+}
+
+// target normalizes the raw request target (SPEC section 4). An
+// absolute-form target must name the Host (compared normalized, rq.host).
+func (g *Gateway) target(rq *request) (string, string, error) {
+	raw := rq.hdr.RequestURI()
 	if len(raw) > 0 && raw[0] != '/' {
 		host, rest, ok := rules.SplitAbsolute(raw)
 		if !ok {
 			return "", "", problem(ProblemInvalidPath, "request target must be a path")
 		}
-		if !strings.EqualFold(host, string(h.Host())) {
+		if norm, err := reqhead.Host([]byte(host)); err != nil || norm != rq.host {
 			return "", "", problem(ProblemInvalidPath, "absolute-form target names another host than Host")
 		}
 		raw = rest

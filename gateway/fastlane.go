@@ -58,7 +58,10 @@ func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
 	*rq = request{start: ex.Start, route: "proxy", hdr: &ex.Header, peer: ex.Peer.Addr(), peerText: ex.PeerText}
 	g.identify(rq)
 	ex.PeerText = rq.peerText
-	path, query, err := g.target(rq.hdr)
+	if g.admit(rq) != nil {
+		return false // the Fiber app answers the same problem
+	}
+	path, query, err := g.target(rq)
 	if err != nil {
 		return false
 	}
@@ -70,7 +73,10 @@ func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
 	if ex.Header.IsHead() {
 		st.method = fasthttp.MethodHead
 	}
-	d := g.rules.Match(st.method, hostOf(rq.hdr), path)
+	if g.refuseMethod(st.method) != nil {
+		return false
+	}
+	d := g.rules.Match(st.method, rq.host, path)
 	up := f.ups[d.Upstream]
 	if up == nil {
 		return false

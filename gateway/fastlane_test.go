@@ -376,7 +376,8 @@ func TestFastPathHandsOverWhatItDoesNotServe(t *testing.T) {
 		{"JWKS", "GET", get("/.well-known/jwks.json"), 200},
 		{"POST with a body", "POST", "POST /api/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "Content-Length: 5\r\n\r\nhello", 200},
 		{"DELETE", "DELETE", "DELETE /api/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "\r\n", 200},
-		{"chunked GET", "GET", "GET /api/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 200},
+		{"chunked GET", "GET", "GET /api/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400},
+		{"chunked POST", "POST", "POST /api/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 200},
 		{"HTTP/1.0", "GET", "GET /api/x HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n" + authz(fe.user) + "\r\n", 200},
 		{"Expect", "GET", get("/api/x", authz(fe.user), "Expect: 100-continue\r\n"), 200},
 	}

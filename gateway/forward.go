@@ -5,22 +5,24 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
 
 	"authgate/auth"
 	"authgate/gateway/proxy"
+	"authgate/gateway/reqhead"
 	"authgate/gateway/rules"
 )
 
-// hostOf is the Host the client asked for.
-func hostOf(h *fasthttp.RequestHeader) string {
-	return string(h.Host())
-}
-
 // proxyRequest decides a request by the rules and forwards it.
 func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
-	d := g.rules.Match(c.Method(), hostOf(rq.hdr), rq.path)
+	method := c.Method()
+	if err := g.refuseMethod(method); err != nil {
+		return err
+	}
+	d := g.rules.Match(method, rq.host, rq.path)
+	if err := refuseBody(rq.hdr, d); err != nil {
+		return err
+	}
 	claims, err := g.decide(rq, d)
 	if err != nil {
 		return err
@@ -33,8 +35,32 @@ func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
 		return &Problem{Type: ProblemUpstreamTimeout, Detail: "the upstream did not answer in time", Err: err}
 	case errors.Is(err, proxy.ErrUpstreamUnavailable):
 		return &Problem{Type: ProblemUpstreamUnavailable, Detail: "the upstream cannot be reached", Err: err}
+	case errors.Is(err, proxy.ErrClientBody):
+		// A malformed chunked body, a forbidden trailer, or a client that
+		// stopped sending: the client's fault, never a 500.
+		return &Problem{Type: ProblemBadRequest, Detail: "the request body could not be read (malformed chunked encoding or trailer, or cut short)", Err: err}
 	}
 	return err
+}
+
+// refuseMethod answers 405 to the methods of requests.refuse_methods.
+func (g *Gateway) refuseMethod(method string) error {
+	for _, m := range g.refused {
+		if m == method {
+			return problem(ProblemMethodNotAllowed, method+" is refused by this gateway (requests.refuse_methods)")
+		}
+	}
+	return nil
+}
+
+// refuseBody refuses a body on GET, HEAD, OPTIONS, DELETE and TRACE unless
+// the rule allows it (allow_body): an upstream that ignores such a body
+// would read it as the next request on its connection.
+func refuseBody(h *fasthttp.RequestHeader, d rules.Decision) error {
+	if d.AllowBody || !reqhead.BodylessMethod(h.Method()) || !reqhead.HasBody(h) {
+		return nil
+	}
+	return problem(ProblemBodyNotAllowed, string(h.Method())+" requests carry no body here (the rule's allow_body is off)")
 }
 
 // proxyHeaders is what the gateway adds to the upstream request: the
@@ -46,7 +72,7 @@ func (g *Gateway) proxyHeaders(rq *request, claims *auth.Claims, ids []proxy.Hea
 	req := proxy.Request{
 		Path:              rq.path,
 		RawQuery:          rq.query,
-		StripNames:        g.identityNames(),
+		StripNames:        g.stripNames,
 		KeepAuthorization: g.cfg.IdentityHeaders.ForwardToken,
 		ForwardedFor:      g.forwardedFor(rq),
 		ForwardedProto:    g.forwardedProto(rq),
@@ -60,11 +86,6 @@ func (g *Gateway) proxyHeaders(rq *request, claims *auth.Claims, ids []proxy.Hea
 		req.Identity = g.identity(claims, ids)
 	}
 	return req
-}
-
-// identityNames are the headers that only authgate may set upstream.
-func (g *Gateway) identityNames() []string {
-	return g.idNames[:]
 }
 
 // identity appends the identity headers for claims to out.
@@ -118,7 +139,7 @@ func (g *Gateway) forwardedHost(rq *request) string {
 			return string(v)
 		}
 	}
-	return utils.UnsafeString(rq.hdr.Host()) // see proxyHeaders
+	return rq.host // normalized, as the rules saw it; see proxyHeaders
 }
 
 // verify is the forward-auth endpoint: nginx auth_request, Traefik
@@ -135,13 +156,18 @@ func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
 		return err
 	}
 	h := &c.Request().Header
-	host := string(h.Peek(fiber.HeaderXForwardedHost))
-	if host == "" {
-		host = hostOf(rq.hdr)
+	host := rq.host
+	if v := h.Peek(fiber.HeaderXForwardedHost); len(v) > 0 {
+		if host, err = reqhead.Host(v); err != nil {
+			return &Problem{Type: ProblemInvalidHost, Detail: "X-Forwarded-Host: " + err.Error(), Err: err}
+		}
 	}
 	if uri[0] != '/' {
 		uhost, rest, ok := rules.SplitAbsolute(uri)
-		if !ok || !strings.EqualFold(uhost, host) {
+		if ok {
+			uhost, err = reqhead.Host([]byte(uhost))
+		}
+		if !ok || err != nil || uhost != host {
 			return problem(ProblemInvalidPath, "the original URI must be a path on the forwarded host")
 		}
 		uri = rest

@@ -60,6 +60,11 @@ type Gateway struct {
 	// idNames are the identity header names (user id, name, email,
 	// roles) in canonical case.
 	idNames [4]string
+	// stripNames are idNames and requests.strip_headers: removed from
+	// every proxied request in every spelling.
+	stripNames []string
+	// refused are requests.refuse_methods.
+	refused []string
 
 	routes routeTable
 	fast   atomic.Pointer[fastpath.Server] // nil: the Fiber app serves everything
@@ -111,6 +116,8 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	for i, n := range []string{ih.UserID, ih.Name, ih.Email, ih.Roles} {
 		g.idNames[i] = proxy.CanonicalName(n)
 	}
+	g.stripNames = append(g.idNames[:len(g.idNames):len(g.idNames)], cfg.Requests.StripHeaders...)
+	g.refused = cfg.Requests.RefuseMethods
 	if err := g.buildProxies(); err != nil {
 		return nil, err
 	}

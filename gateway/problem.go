@@ -28,6 +28,9 @@ var (
 	ProblemBadRequest          = ProblemType{"bad-request", "Malformed request", fiber.StatusBadRequest}
 	ProblemValidation          = ProblemType{"validation", "Invalid field", fiber.StatusBadRequest}
 	ProblemInvalidPath         = ProblemType{"invalid-path", "Invalid request path", fiber.StatusBadRequest}
+	ProblemInvalidHost         = ProblemType{"invalid-host", "Invalid Host", fiber.StatusBadRequest}
+	ProblemInvalidMethod       = ProblemType{"invalid-method", "Invalid method", fiber.StatusBadRequest}
+	ProblemBodyNotAllowed      = ProblemType{"body-not-allowed", "Body not allowed with this method", fiber.StatusBadRequest}
 	ProblemPasswordTooLong     = ProblemType{"password-too-long", "Password too long", fiber.StatusBadRequest}
 	ProblemWeakPassword        = ProblemType{"weak-password", "Password does not meet the policy", fiber.StatusBadRequest}
 	ProblemUsernameTaken       = ProblemType{"username-taken", "Username already taken", fiber.StatusBadRequest}
@@ -58,7 +61,8 @@ var (
 
 // Catalogue lists every problem type, for docs/errors.md and its test.
 var Catalogue = []ProblemType{
-	ProblemBadRequest, ProblemValidation, ProblemInvalidPath, ProblemPasswordTooLong,
+	ProblemBadRequest, ProblemValidation, ProblemInvalidPath, ProblemInvalidHost, ProblemInvalidMethod,
+	ProblemBodyNotAllowed, ProblemPasswordTooLong,
 	ProblemWeakPassword, ProblemUsernameTaken, ProblemEmailTaken, ProblemInvalidOneTimeToken,
 	ProblemInvalidCredentials, ProblemUnauthenticated, ProblemInvalidToken, ProblemInvalidRefresh,
 	ProblemForbidden, ProblemDenied, ProblemPasswordChange, ProblemEmailNotVerified,

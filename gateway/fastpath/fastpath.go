@@ -13,7 +13,8 @@
 //   - requests with a body, chunked or Content-Length > 0, Expect, Upgrade,
 //     HTTP/1.0, Connection: close, methods other than GET and HEAD;
 //   - a head that is not complete in one read, or followed by more bytes
-//     (a pipelined request);
+//     (a pipelined request, also one after a head that ends in a bare LF
+//     blank line, which fasthttp ends there and headEnd would not);
 //   - anything Handler.Route declines: the gateway's own routes, requests
 //     it would answer with a problem (400, 401, 403), https upstreams;
 //   - an upstream that cannot be reached: the Fiber app tries to connect

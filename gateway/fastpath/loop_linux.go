@@ -371,7 +371,10 @@ func (l *loop) readRequest(c *conn) {
 	ex := getExchange()
 	l.rd.Reset(data)
 	l.br.Reset(&l.rd)
-	if err := ex.Header.Read(l.br); err != nil || !eligible(&ex.Header) {
+	// fasthttp ends a head at the first empty line, a bare LF one
+	// included, where headEnd looks for CRLF CRLF: bytes it left unread
+	// are a request the Fiber app must answer, never dropped.
+	if err := ex.Header.Read(l.br); err != nil || l.br.Buffered()+l.rd.Len() != 0 || !eligible(&ex.Header) {
 		putExchange(ex)
 		l.handover(c, data)
 		return

@@ -52,8 +52,11 @@ type Set struct {
 type rule struct {
 	pat     pattern
 	methods methodSet // methodAll when the rule names none
-	hosts   []string  // lower-case, no port; nil: any host
-	dec     Decision
+	// others are the methods outside knownMethods the rule names (its
+	// methodOther bit is then set); nil with methodOther set: any method.
+	others []string
+	hosts  []string // lower-case, no port; nil: any host
+	dec    Decision
 }
 
 // Compile checks and compiles the rules of gateway.yaml (in order: the
@@ -85,7 +88,7 @@ func Compile(rs []config.Rule, defaultPolicy string, upstreamNames map[string]bo
 		at := fmt.Sprintf("rules[%d]", i)
 		n := len(probs)
 		c := &s.rules[i]
-		c.dec = Decision{Rule: i, Upstream: r.Upstream}
+		c.dec = Decision{Rule: i, Upstream: r.Upstream, AllowBody: r.AllowBody}
 
 		pt, msg, w := parsePattern(r.Path)
 		if msg != "" {
@@ -101,8 +104,11 @@ func Compile(rs []config.Rule, defaultPolicy string, upstreamNames map[string]bo
 			for j, m := range r.Methods {
 				bit := methodBit(m)
 				if bit == methodOther {
-					bad(fmt.Sprintf("%s.methods[%d]", at, j), "unknown method %q (want one of %s)", m, strings.Join(knownMethods[:], ", "))
-					continue
+					if !validMethod(m) {
+						bad(fmt.Sprintf("%s.methods[%d]", at, j), "invalid method %q: a method is an RFC 9110 token (like GET or PROPFIND)", m)
+						continue
+					}
+					c.others = append(c.others, m)
 				}
 				c.methods |= bit
 				if bit == methodGET { // upstreams answer HEAD with their GET handler
@@ -243,6 +249,16 @@ func (r *rule) covers(q *rule) bool {
 	if r.methods&q.methods != q.methods {
 		return false
 	}
+	if q.methods&methodOther != 0 && r.others != nil {
+		if q.others == nil {
+			return false
+		}
+		for _, m := range q.others {
+			if !containsFold(r.others, m) {
+				return false
+			}
+		}
+	}
 	if r.hosts != nil {
 		if q.hosts == nil {
 			return false
@@ -258,7 +274,7 @@ func (r *rule) covers(q *rule) bool {
 
 // describe summarizes r for messages: `"/api/**" any method any host`.
 func (r *rule) describe() string {
-	d := fmt.Sprintf("%q %s", r.pat.String(), r.methods.names())
+	d := fmt.Sprintf("%q %s", r.pat.String(), r.methods.names(r.others))
 	if r.hosts == nil {
 		return d + " any host"
 	}

@@ -30,10 +30,10 @@ func TestCompileProblemsNameTheYAMLPath(t *testing.T) {
 			{Path: "/api/*", Methods: []string{"GET", "post"}, Hosts: []string{"API.example.com", "::1"}, Policy: "authenticated", Roles: []string{"admin"}, Upstream: "api"},
 			{Path: "/**", Policy: "deny"},
 		}, "deny", map[string]bool{"api": true}, nil},
-		{"unknown method named by index", []config.Rule{ok, ok, {Path: "/x", Methods: []string{"GTE"}, Policy: "public"}}, "", nil,
-			[]wantProblem{{"rules[1]", true, "unreachable"}, {"rules[2].methods[0]", false, `unknown method "GTE"`}}},
-		{"method with spaces is unknown", []config.Rule{{Path: "/x", Methods: []string{" GET"}, Policy: "public"}}, "", nil,
-			[]wantProblem{{"rules[0].methods[0]", false, "unknown method"}}},
+		{"unknown method named by index", []config.Rule{ok, ok, {Path: "/x", Methods: []string{"G T"}, Policy: "public"}}, "", nil,
+			[]wantProblem{{"rules[1]", true, "unreachable"}, {"rules[2].methods[0]", false, `invalid method "G T"`}}},
+		{"method with spaces is invalid", []config.Rule{{Path: "/x", Methods: []string{" GET"}, Policy: "public"}}, "", nil,
+			[]wantProblem{{"rules[0].methods[0]", false, "invalid method"}}},
 		{"path required", []config.Rule{{Policy: "public"}}, "", nil,
 			[]wantProblem{{"rules[0].path", false, "required"}}},
 		{"path must be absolute", []config.Rule{{Path: "api/**", Policy: "public"}}, "", nil,
@@ -180,9 +180,9 @@ func TestCompileErrorSaysTheFirstProblem(t *testing.T) {
 	_, _, err := Compile([]config.Rule{
 		{Path: "/a", Policy: "public"},
 		{Path: "/a", Policy: "public"},
-		{Path: "/b", Methods: []string{"GTE"}, Policy: "nope"},
+		{Path: "/b", Methods: []string{"G T"}, Policy: "nope"},
 	}, "", nil)
-	want := `invalid rules: rules[2].methods[0]: unknown method "GTE"`
+	want := `invalid rules: rules[2].methods[0]: invalid method "G T"`
 	if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.HasSuffix(err.Error(), "(and 1 more)") {
 		t.Errorf("error %v; want it to start with %q and end with (and 1 more)", err, want)
 	}

@@ -60,6 +60,9 @@ type Decision struct {
 	// Upstream is the name of the rule's named upstream, "" for the
 	// default upstream.
 	Upstream string
+	// AllowBody lets a GET, HEAD, OPTIONS, DELETE or TRACE request carry
+	// a body (the rule's allow_body); refused with 400 otherwise.
+	AllowBody bool
 }
 
 // Allows reports whether a caller holding roles may pass: always for

@@ -72,7 +72,7 @@
 // Hosts match without the port, without a trailing dot and in any case.
 //
 // Compile reports every problem with the YAML path of the field
-// ("rules[2].methods[0]: unknown method \"GTE\"") and warns about a rule
+// ("rules[2].methods[0]: invalid method \"G T\"") and warns about a rule
 // that an earlier rule makes unreachable (an earlier rule matching all of
 // its paths, methods and hosts, such as "/api/**" before "/api/users").
 package rules

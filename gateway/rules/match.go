@@ -22,7 +22,7 @@ func (s *Set) Match(method, host, path string) Decision {
 	}
 	for _, i := range cand {
 		r := &s.rules[i]
-		if r.methods&m == 0 || !r.pat.match(path) {
+		if !r.allowsMethod(m, method) || !r.pat.match(path) {
 			continue
 		}
 		if r.hosts != nil && !hostIn(host, r.hosts) {

@@ -37,9 +37,42 @@ func methodBit(m string) methodSet {
 	return methodOther
 }
 
-// names lists the methods of s for messages.
-func (s methodSet) names() string {
-	if s == methodAll {
+// allowsMethod reports whether the rule matches a request with method m,
+// whose bit is bit.
+func (r *rule) allowsMethod(bit methodSet, m string) bool {
+	if r.methods&bit == 0 {
+		return false
+	}
+	return bit != methodOther || r.others == nil || containsFold(r.others, m)
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// validMethod reports whether m is an RFC 9110 token.
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// names lists the methods of s, with others (see rule.others), for
+// messages.
+func (s methodSet) names(others []string) string {
+	if s == methodAll && others == nil {
 		return "any method"
 	}
 	var b strings.Builder
@@ -50,6 +83,12 @@ func (s methodSet) names() string {
 			}
 			b.WriteString(k)
 		}
+	}
+	for _, m := range others {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(m)
 	}
 	return b.String()
 }
