@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"authgate/config"
@@ -18,7 +19,8 @@ var ErrRefreshInvalid = errors.New("invalid refresh token")
 // SessionStore is what session logic needs from the store.
 type SessionStore interface {
 	CreateSession(ctx context.Context, s store.Session) error
-	RotateRefresh(ctx context.Context, sid, presentedHash, newHash string, refreshExpiresAt time.Time) (store.Session, error)
+	RotateRefresh(ctx context.Context, sid string, r store.Rotation) (store.Session, error)
+	SharedSecret(ctx context.Context, name string, candidate []byte) ([]byte, error)
 	DeleteSession(ctx context.Context, sid string) error
 	UserSessions(ctx context.Context, userID string) ([]string, error)
 	RevokeSession(ctx context.Context, sid string, until time.Time) error
@@ -42,13 +44,17 @@ type Sessions struct {
 	tokens  *Tokens
 	revoked *Revocations
 	cfg     config.Tokens
+	grace   time.Duration
 	now     func() time.Time
+	// successorKey derives refresh successors; loaded from the store on
+	// the first refresh (see successors.go).
+	successorKey atomic.Pointer[[]byte]
 }
 
 // NewSessions wires session logic. revoked is the local revocation set that
 // is updated at once, before the store's feed tells other instances.
 func NewSessions(st SessionStore, tokens *Tokens, revoked *Revocations, cfg config.Tokens) *Sessions {
-	return &Sessions{st: st, tokens: tokens, revoked: revoked, cfg: cfg, now: time.Now}
+	return &Sessions{st: st, tokens: tokens, revoked: revoked, cfg: cfg, grace: cfg.ReuseGrace(), now: time.Now}
 }
 
 // Start creates a session for u and returns its first token pair.
@@ -77,19 +83,47 @@ func (s *Sessions) Start(ctx context.Context, u store.User) (Pair, error) {
 }
 
 // Refresh spends refreshToken and returns a new pair for the same session,
-// with the user's current name and roles. A spent token presented again
-// revokes the whole session.
+// with the user's current name and roles.
+//
+// The new refresh token is derived from the presented one (see
+// successors.go), so presenting the same token again within
+// tokens.refresh_reuse_grace of its rotation (a retry after a lost answer,
+// several tabs at once) is a replay: it gets the same new refresh token
+// and a fresh access token, and revokes nothing. When that successor has
+// itself been rotated meanwhile, the chain is followed to the live token.
+// A spent token presented later, or with a grace of 0, is reuse: the whole
+// session is revoked.
 func (s *Sessions) Refresh(ctx context.Context, refreshToken string) (Pair, store.User, error) {
 	sid, secret, ok := SplitRefresh(refreshToken)
 	if !ok {
 		return Pair{}, store.User{}, ErrRefreshInvalid
 	}
-	now := s.now()
-	next, nextHash, err := NewOpaqueToken(sid)
+	key, err := s.loadSuccessorKey(ctx)
 	if err != nil {
 		return Pair{}, store.User{}, err
 	}
-	sess, err := s.st.RotateRefresh(ctx, sid, HashToken(secret), nextHash, now.Add(s.cfg.RefreshTTL))
+	now := s.now()
+	var sess store.Session
+	next := ""
+	for step := 0; ; step++ {
+		if step == maxReplaySteps {
+			return Pair{}, store.User{}, fmt.Errorf("%w: more than %d rotations of session %s within the replay window", ErrRefreshInvalid, maxReplaySteps, sid)
+		}
+		var nextSecret string
+		next, nextSecret = successor(key, sid, secret)
+		nextHash := HashToken(nextSecret)
+		sess, err = s.st.RotateRefresh(ctx, sid, store.Rotation{
+			PresentedHash:    HashToken(secret),
+			NextHash:         nextHash,
+			RefreshExpiresAt: now.Add(s.cfg.RefreshTTL),
+			Grace:            s.grace,
+		})
+		if err != nil || sess.RefreshHash == nextHash {
+			break
+		}
+		// A replay, and the successor was spent too: replay its rotation.
+		secret = nextSecret
+	}
 	switch {
 	case errors.Is(err, store.ErrRefreshReused):
 		if rerr := s.revoke(ctx, sid, now); rerr != nil {

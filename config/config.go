@@ -198,6 +198,13 @@ type Tokens struct {
 	SessionLifetime time.Duration `yaml:"session_lifetime"`
 	// Leeway tolerated on exp/iat/nbf for clock skew. Default 30s.
 	Leeway time.Duration `yaml:"leeway"`
+	// RefreshReuseGrace is how long after a refresh token was rotated
+	// presenting it again is a replay (the same new refresh token is
+	// handed out again, nothing is revoked) instead of reuse (the session
+	// is revoked): it covers retries after a lost answer and tabs
+	// refreshing at once. Default 30s; 0s: every second presentation is
+	// reuse; at most MaxRefreshReuseGrace. Read it with ReuseGrace.
+	RefreshReuseGrace *time.Duration `yaml:"refresh_reuse_grace"`
 	// Keys sign and verify access tokens. Empty: an EdDSA key is generated
 	// on first start and kept in <data_dir>/keys.
 	Keys []Key `yaml:"keys"`
@@ -207,6 +214,18 @@ type Tokens struct {
 	// CacheSize bounds the number of verified tokens kept in memory so the
 	// hot path does not verify a signature twice. Default 100000.
 	CacheSize int `yaml:"cache_size"`
+}
+
+// MaxRefreshReuseGrace bounds tokens.refresh_reuse_grace: the window also
+// lets whoever holds a just-spent token get its successor.
+const MaxRefreshReuseGrace = 5 * time.Minute
+
+// ReuseGrace is RefreshReuseGrace, 0 when unset.
+func (t Tokens) ReuseGrace() time.Duration {
+	if t.RefreshReuseGrace == nil {
+		return 0
+	}
+	return *t.RefreshReuseGrace
 }
 
 // Key is one signing or verification key.

@@ -50,6 +50,10 @@ func ApplyDefaults(c *Config) {
 	setDur(&t.RefreshTTL, 720*time.Hour)
 	setDur(&t.SessionLifetime, 2160*time.Hour)
 	setDur(&t.Leeway, 30*time.Second)
+	if t.RefreshReuseGrace == nil {
+		grace := 30 * time.Second
+		t.RefreshReuseGrace = &grace
+	}
 	for i := range t.Keys {
 		setStr(&t.Keys[i].Alg, "EdDSA")
 	}

@@ -74,6 +74,12 @@ func TestValidateReportsEachProblem(t *testing.T) {
 		{"refresh beyond session", func(c *Config) { c.Tokens.RefreshTTL = 100 * time.Hour; c.Tokens.SessionLifetime = 10 * time.Hour }, "tokens.refresh_ttl", "must not exceed session_lifetime", false},
 		{"access outlives refresh", func(c *Config) { c.Tokens.AccessTTL = 2 * time.Hour; c.Tokens.RefreshTTL = time.Hour }, "tokens.access_ttl", "outlives refresh_ttl", true},
 		{"negative leeway", func(c *Config) { c.Tokens.Leeway = -1 }, "tokens.leeway", "must not be negative", false},
+		{"negative refresh reuse grace", func(c *Config) { g := -time.Second; c.Tokens.RefreshReuseGrace = &g }, "tokens.refresh_reuse_grace", "must not be negative", false},
+		{"refresh reuse grace over the bound", func(c *Config) { g := 6 * time.Minute; c.Tokens.RefreshReuseGrace = &g }, "tokens.refresh_reuse_grace", "at most 5m0s", false},
+		{"refresh reuse grace as long as refresh ttl", func(c *Config) {
+			g := time.Minute
+			c.Tokens.RefreshReuseGrace, c.Tokens.RefreshTTL, c.Tokens.AccessTTL = &g, time.Minute, time.Minute
+		}, "tokens.refresh_reuse_grace", "shorter than refresh_ttl", false},
 		{"empty audience", func(c *Config) { c.Tokens.Audience = []string{"a", ""} }, "tokens.audience[1]", "must not be empty", false},
 		{"kid required", func(c *Config) { c.Tokens.Keys = []Key{{PrivateKeyFile: keyFile}} }, "tokens.keys[0].kid", "required", false},
 		{"kid unique", func(c *Config) {

@@ -33,6 +33,14 @@ func validateTokens(v *problemList, t *Tokens) {
 	if t.Leeway < 0 {
 		v.add("tokens.leeway", "must not be negative")
 	}
+	switch grace := t.ReuseGrace(); {
+	case grace < 0:
+		v.add("tokens.refresh_reuse_grace", "must not be negative (0s turns replays off)")
+	case grace > MaxRefreshReuseGrace:
+		v.add("tokens.refresh_reuse_grace", fmt.Sprintf("must be at most %s: within it, a just-spent refresh token still yields its successor", MaxRefreshReuseGrace))
+	case grace > 0 && t.RefreshTTL > 0 && grace >= t.RefreshTTL:
+		v.add("tokens.refresh_reuse_grace", fmt.Sprintf("must be shorter than refresh_ttl (%s)", t.RefreshTTL))
+	}
 	if t.CacheSize < 0 {
 		v.add("tokens.cache_size", "must be positive")
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -181,7 +180,7 @@ var errDown = errors.Join(store.ErrUnavailable, errors.New("dial tcp: connection
 func (downStore) GetUserByUsername(context.Context, string) (store.User, error) {
 	return store.User{}, errDown
 }
-func (downStore) RotateRefresh(context.Context, string, string, string, time.Time) (store.Session, error) {
+func (downStore) RotateRefresh(context.Context, string, store.Rotation) (store.Session, error) {
 	return store.Session{}, errDown
 }
 func (downStore) Ping(context.Context) error { return errDown }

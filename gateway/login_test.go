@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestLoginAnswersTokenPairForJSONAndForm(t *testing.T) {
@@ -138,36 +139,96 @@ func TestMeNeedsAValidToken(t *testing.T) {
 	}
 }
 
+// withGrace sets tokens.refresh_reuse_grace in a test config.
+func withGrace(grace string) func(string) string {
+	return func(y string) string {
+		if strings.Contains(y, "\ntokens:\n") {
+			return strings.Replace(y, "\ntokens:\n", "\ntokens:\n  refresh_reuse_grace: "+grace+"\n", 1)
+		}
+		return y + "tokens:\n  refresh_reuse_grace: " + grace + "\n"
+	}
+}
+
+// refresh presents tok at e's refresh route and returns the new pair, or
+// fails unless the answer is 200.
+func (e *testEnv) refresh(tok string) (access, refresh string) {
+	e.t.Helper()
+	r := e.do("POST", "/auth/refresh", `{"refresh_token":"`+tok+`"}`)
+	if r.status != 200 {
+		e.t.Fatalf("refresh: %d %s", r.status, r.body)
+	}
+	m := r.json(e.t)
+	return m["access_token"].(string), m["refresh_token"].(string)
+}
+
+// wantSessionRevoked fails unless the refresh token and every access token
+// of a session are refused.
+func (e *testEnv) wantSessionRevoked(refresh string, access ...string) {
+	e.t.Helper()
+	if r := e.do("POST", "/auth/refresh", `{"refresh_token":"`+refresh+`"}`); r.status != 401 {
+		e.t.Errorf("live refresh token of a revoked session: %d", r.status)
+	}
+	for _, tok := range access {
+		if r := e.do("GET", "/me", "", bearer(tok)...); r.status != 401 {
+			e.t.Errorf("access token of a revoked session: %d", r.status)
+		}
+	}
+}
+
 func TestRefreshRotatesAndReuseRevokesTheSession(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, withGrace("0s"))
 	e.addUser("alice", "alice-password-1")
 	access1, refresh1 := e.login("alice", "alice-password-1")
-
-	r := e.do("POST", "/auth/refresh", `{"refresh_token":"`+refresh1+`"}`)
-	if r.status != 200 {
-		t.Fatalf("refresh: %d %s", r.status, r.body)
-	}
-	m := r.json(t)
-	access2, refresh2 := m["access_token"].(string), m["refresh_token"].(string)
+	access2, refresh2 := e.refresh(refresh1)
 	if refresh2 == refresh1 || access2 == access1 {
 		t.Fatal("refresh did not rotate")
 	}
 	if r := e.do("GET", "/me", "", bearer(access2)...); r.status != 200 {
 		t.Fatalf("new access token refused: %d", r.status)
 	}
-	// The spent token again: 401, and the whole session is revoked.
-	r = e.do("POST", "/auth/refresh", `{"refresh_token":"`+refresh1+`"}`)
+	// Without a replay window, the spent token again: 401, and the whole
+	// session is revoked.
+	r := e.do("POST", "/auth/refresh", `{"refresh_token":"`+refresh1+`"}`)
 	if r.status != 401 || r.problemType(t) != "invalid-refresh-token" {
 		t.Fatalf("reuse: %d %s", r.status, r.body)
 	}
-	if r := e.do("POST", "/auth/refresh", `{"refresh_token":"`+refresh2+`"}`); r.status != 401 {
-		t.Errorf("live token of a revoked session: %d", r.status)
-	}
-	for _, tok := range []string{access1, access2} {
-		if r := e.do("GET", "/me", "", bearer(tok)...); r.status != 401 {
-			t.Errorf("access token of a revoked session: %d", r.status)
+	e.wantSessionRevoked(refresh2, access1, access2)
+}
+
+func TestASpentRefreshTokenIsReplayedWithinTheGraceAndReuseAfterIt(t *testing.T) {
+	e := newEnv(t, withGrace("1s"))
+	e.addUser("alice", "alice-password-1")
+	access1, refresh1 := e.login("alice", "alice-password-1")
+	spentAt := time.Now()
+	access2, refresh2 := e.refresh(refresh1)
+	// The same token again (a retry, another tab): the same refresh token,
+	// a valid access token, nothing revoked.
+	for i := range 3 {
+		access, refresh := e.refresh(refresh1)
+		if refresh != refresh2 {
+			t.Fatalf("replay %d handed out another refresh token", i)
+		}
+		if r := e.do("GET", "/me", "", bearer(access)...); r.status != 200 {
+			t.Fatalf("replay %d: its access token is refused: %d", i, r.status)
 		}
 	}
+	for _, tok := range []string{access1, access2} {
+		if r := e.do("GET", "/me", "", bearer(tok)...); r.status != 200 {
+			t.Fatalf("a replay revoked the session: %d", r.status)
+		}
+	}
+	// The successor moves on; the first token still leads to the live one.
+	access3, refresh3 := e.refresh(refresh2)
+	if _, refresh := e.refresh(refresh1); refresh != refresh3 {
+		t.Fatal("a replay after the successor was spent did not lead to the live token")
+	}
+	// Past the window, the first token is reuse: the session is revoked.
+	time.Sleep(time.Until(spentAt.Add(time.Second)) + 100*time.Millisecond)
+	r := e.do("POST", "/auth/refresh", `{"refresh_token":"`+refresh1+`"}`)
+	if r.status != 401 || r.problemType(t) != "invalid-refresh-token" {
+		t.Fatalf("reuse after the grace: %d %s", r.status, r.body)
+	}
+	e.wantSessionRevoked(refresh3, access1, access2, access3)
 }
 
 func TestRefreshBadTokens(t *testing.T) {
@@ -190,30 +251,41 @@ func TestRefreshBadTokens(t *testing.T) {
 	}
 }
 
-func TestConcurrentRefreshGivesOneSuccess(t *testing.T) {
+// TestConcurrentRefreshesOfOneTokenAllGetTheSameToken: tabs refreshing at
+// once all get the same new refresh token, and none revokes the session.
+func TestConcurrentRefreshesOfOneTokenAllGetTheSameToken(t *testing.T) {
 	e := newEnv(t, nil)
 	e.addUser("alice", "alice-password-1")
 	_, refresh := e.login("alice", "alice-password-1")
+	const n = 8
+	type answer struct {
+		status          int
+		access, refresh string
+	}
+	answers := make([]answer, n)
 	var wg sync.WaitGroup
-	codes := make(chan int, 8)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			codes <- e.do("POST", "/auth/refresh", `{"refresh_token":"`+refresh+`"}`).status
-		}()
+	for i := range n {
+		wg.Go(func() {
+			r := e.do("POST", "/auth/refresh", `{"refresh_token":"`+refresh+`"}`)
+			answers[i].status = r.status
+			if r.status == 200 {
+				m := r.json(t)
+				answers[i].access, _ = m["access_token"].(string)
+				answers[i].refresh, _ = m["refresh_token"].(string)
+			}
+		})
 	}
 	wg.Wait()
-	close(codes)
-	ok := 0
-	for c := range codes {
-		if c == 200 {
-			ok++
+	for i, a := range answers {
+		if a.status != 200 || a.refresh != answers[0].refresh {
+			t.Fatalf("refresh %d of %d: %d with refresh token %.12q…, first got %.12q…; want 200 and the same token for all",
+				i, n, a.status, a.refresh, answers[0].refresh)
+		}
+		if r := e.do("GET", "/me", "", bearer(a.access)...); r.status != 200 {
+			t.Fatalf("refresh %d: access token refused: %d", i, r.status)
 		}
 	}
-	if ok != 1 {
-		t.Fatalf("%d concurrent refreshes succeeded, want exactly 1", ok)
-	}
+	e.refresh(answers[0].refresh)
 }
 
 func TestLogoutRevokesOnTheNextRequest(t *testing.T) {

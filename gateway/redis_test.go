@@ -85,13 +85,11 @@ func TestInstancesOnOneRedisShareSessionsAndRevocations(t *testing.T) {
 }
 
 func TestRefreshReuseOnAnotherInstanceRevokesEverywhere(t *testing.T) {
-	envs := redisEnvs(t, 2, nil)
+	envs := redisEnvs(t, 2, withGrace("0s"))
 	a, b := envs[0], envs[1]
 	a.addUser("alice", "alice-password-1", "user")
 	access, refresh := a.login("alice", "alice-password-1")
-	if r := a.do("POST", "/auth/refresh", `{"refresh_token":"`+refresh+`"}`); r.status != 200 {
-		t.Fatalf("refresh: %d", r.status)
-	}
+	a.refresh(refresh)
 	if r := b.do("GET", "/api/x", "", bearer(access)...); r.status != 200 {
 		t.Fatalf("before reuse: %d", r.status)
 	}
@@ -102,6 +100,27 @@ func TestRefreshReuseOnAnotherInstanceRevokesEverywhere(t *testing.T) {
 	if r := a.do("GET", "/api/x", "", bearer(access)...); r.status != 401 {
 		t.Fatalf("A accepted a token of a session revoked on B: %d", r.status)
 	}
+}
+
+// TestAReplayOnAnotherInstanceGetsTheSameToken: instances share the key
+// successors are derived with (kept in Redis), so a retry that lands on
+// another instance is a replay there too.
+func TestAReplayOnAnotherInstanceGetsTheSameToken(t *testing.T) {
+	envs := redisEnvs(t, 2, nil)
+	a, b := envs[0], envs[1]
+	a.addUser("alice", "alice-password-1", "user")
+	access, refresh := a.login("alice", "alice-password-1")
+	_, next := a.refresh(refresh)
+	accessB, nextB := b.refresh(refresh)
+	if nextB != next {
+		t.Fatal("instance B handed out another successor than A for the same token")
+	}
+	for _, tok := range []string{access, accessB} {
+		if r := a.do("GET", "/api/x", "", bearer(tok)...); r.status != 200 {
+			t.Fatalf("a replay on B revoked the session: %d", r.status)
+		}
+	}
+	b.refresh(next)
 }
 
 func TestRateLimitsAreSharedThroughRedis(t *testing.T) {

@@ -90,25 +90,67 @@ type Users interface {
 	ListUsers(ctx context.Context, after string, limit int) ([]User, string, error)
 }
 
+// Rotation is one RotateRefresh request.
+type Rotation struct {
+	// PresentedHash is the hash of the refresh token the client presented.
+	PresentedHash string
+	// NextHash is the hash of the token that replaces it. Callers derive
+	// the successor from the presented token deterministically (auth does
+	// it with a keyed HMAC), so presenting the same token again asks for
+	// the same NextHash: that is how a replay is told from a reuse without
+	// the store ever holding a token in clear.
+	NextHash string
+	// RefreshExpiresAt is the new expiry of the live refresh token; the
+	// backend caps it at the session's ExpiresAt.
+	RefreshExpiresAt time.Time
+	// Grace is the replay window: for this long after PresentedHash was
+	// spent, presenting it again with the same NextHash is a replay (the
+	// session is returned unchanged) instead of a reuse. 0: never.
+	Grace time.Duration
+}
+
 // Sessions keeps logins and their rotating refresh tokens.
 type Sessions interface {
 	// CreateSession stores s and indexes it under s.UserID. The record
 	// expires at s.RefreshExpiresAt.
 	CreateSession(ctx context.Context, s Session) error
-	// RotateRefresh atomically replaces the live refresh hash of session sid:
-	// when presentedHash is the live one it becomes spent, newHash becomes
-	// live, RefreshExpiresAt becomes refreshExpiresAt (capped at ExpiresAt)
-	// and the updated session is returned. When presentedHash was spent
-	// before, the whole session is deleted and ErrRefreshReused returned
-	// (with the session as it was, so the caller can revoke it). Anything
-	// else: ErrNotFound. Of two concurrent calls with the same live hash,
-	// exactly one succeeds.
-	RotateRefresh(ctx context.Context, sid, presentedHash, newHash string, refreshExpiresAt time.Time) (Session, error)
+	// RotateRefresh atomically replaces the live refresh hash of session
+	// sid. The outcomes, decided in one step:
+	//   - r.PresentedHash is live: it becomes spent (remembering r.NextHash
+	//     and when), r.NextHash becomes live, RefreshExpiresAt moves to
+	//     r.RefreshExpiresAt (capped at ExpiresAt); the updated session is
+	//     returned.
+	//   - replay: r.PresentedHash was spent less than r.Grace ago by a
+	//     rotation to r.NextHash. Nothing changes and the session is
+	//     returned as it is: its RefreshHash is r.NextHash, or a later hash
+	//     when r.NextHash was itself spent since (the caller then replays
+	//     the next link of the chain).
+	//   - reuse: r.PresentedHash was spent otherwise (before the window, or
+	//     to another successor). The whole session is deleted and
+	//     ErrRefreshReused returned with the session as it was, so the
+	//     caller can revoke it.
+	//   - anything else: ErrNotFound.
+	// Of concurrent calls with the same live hash and the same NextHash,
+	// one rotates and the others replay (within Grace); with different
+	// NextHash values exactly one succeeds. A backend that retries a call
+	// on its own (a lost reply) must give the retry the outcome of the
+	// first attempt, whatever Grace is.
+	RotateRefresh(ctx context.Context, sid string, r Rotation) (Session, error)
 	GetSession(ctx context.Context, sid string) (Session, error)
 	// DeleteSession removes the session; deleting a missing one is no error.
 	DeleteSession(ctx context.Context, sid string) error
 	// UserSessions lists the IDs of the user's sessions that still exist.
 	UserSessions(ctx context.Context, userID string) ([]string, error)
+}
+
+// Secrets keeps secrets that every instance sharing the backend must agree
+// on and that must survive restarts (the key refresh successors are derived
+// with).
+type Secrets interface {
+	// SharedSecret returns the secret stored under name, storing candidate
+	// first when there is none (set-if-absent): every caller, on any
+	// instance, gets the bytes of the first one that stored it.
+	SharedSecret(ctx context.Context, name string, candidate []byte) ([]byte, error)
 }
 
 // Revocations records session IDs whose access tokens must be refused until
@@ -174,6 +216,7 @@ type Store interface {
 	Revocations
 	OneTimeTokens
 	Identities
+	Secrets
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -84,16 +85,25 @@ func deleteSessionIfExpired(tx *bolt.Tx, sid string, now time.Time) error {
 	return err
 }
 
+// spentRecord is what a rotation remembers of the hash it spent. Records
+// written before replays existed are "1", which decodes to no successor:
+// presenting such a hash is always reuse.
+type spentRecord struct {
+	Next string    `json:"next"`
+	At   time.Time `json:"at"`
+}
+
 // RotateRefresh replaces the live refresh hash of sid in one transaction;
 // see store.Sessions.
-func (s *Store) RotateRefresh(ctx context.Context, sid, presentedHash, newHash string, refreshExpiresAt time.Time) (store.Session, error) {
+func (s *Store) RotateRefresh(ctx context.Context, sid string, r store.Rotation) (store.Session, error) {
 	var out store.Session
 	// outcome is decided inside the transaction but returned after it, so
 	// that deleting a reused or expired session is committed.
 	var outcome error
 	op := fmt.Sprintf("rotate refresh of session %q", sid)
 	err := s.update(ctx, op, func(tx *bolt.Tx) error {
-		se, live, err := getSession(tx, sid, s.now())
+		now := s.now()
+		se, live, err := getSession(tx, sid, now)
 		switch {
 		case err != nil:
 			return err
@@ -101,33 +111,60 @@ func (s *Store) RotateRefresh(ctx context.Context, sid, presentedHash, newHash s
 			outcome = store.ErrNotFound
 			_, err := deleteSession(tx, sid)
 			return err
-		case presentedHash == se.RefreshHash:
-			if err := tx.Bucket(bucketSpent).Put(key(sid, presentedHash), present); err != nil {
+		case r.PresentedHash == se.RefreshHash:
+			if err := putJSON(tx.Bucket(bucketSpent), key(sid, r.PresentedHash), spentRecord{Next: r.NextHash, At: now}); err != nil {
 				return err
 			}
 			if err := removeExpiry(tx, se.RefreshExpiresAt, kindSession, []byte(sid)); err != nil {
 				return err
 			}
-			se.RefreshHash = newHash
-			se.RefreshExpiresAt = refreshExpiresAt
-			if refreshExpiresAt.After(se.ExpiresAt) {
+			se.RefreshHash = r.NextHash
+			se.RefreshExpiresAt = r.RefreshExpiresAt
+			if r.RefreshExpiresAt.After(se.ExpiresAt) {
 				se.RefreshExpiresAt = se.ExpiresAt
 			}
 			out = se
 			return putSession(tx, se)
-		case tx.Bucket(bucketSpent).Get(key(sid, presentedHash)) != nil:
-			out, outcome = se, store.ErrRefreshReused
-			_, err := deleteSession(tx, sid)
-			return err
 		}
-		outcome = store.ErrNotFound
-		return nil
+		raw := tx.Bucket(bucketSpent).Get(key(sid, r.PresentedHash))
+		if raw == nil {
+			outcome = store.ErrNotFound
+			return nil
+		}
+		var sp spentRecord
+		if json.Unmarshal(raw, &sp) == nil && sp.Next == r.NextHash && now.Sub(sp.At) < r.Grace {
+			out = se // replay: nothing changes
+			return nil
+		}
+		out, outcome = se, store.ErrRefreshReused
+		_, err = deleteSession(tx, sid)
+		return err
 	})
 	if err != nil {
 		return store.Session{}, err
 	}
 	if outcome != nil {
 		return out, fmt.Errorf("%s: %w", op, outcome)
+	}
+	return out, nil
+}
+
+// SharedSecret returns the secret stored under name, storing candidate
+// first when there is none; see store.Secrets. The file keeps it across
+// restarts.
+func (s *Store) SharedSecret(ctx context.Context, name string, candidate []byte) ([]byte, error) {
+	var out []byte
+	err := s.update(ctx, "shared secret", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSecrets)
+		if cur := b.Get([]byte(name)); cur != nil {
+			out = bytes.Clone(cur)
+			return nil
+		}
+		out = bytes.Clone(candidate)
+		return b.Put([]byte(name), out)
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

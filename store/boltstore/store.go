@@ -28,7 +28,7 @@ var (
 	bucketUsersByName    = []byte("users_by_name")    // Fold(username) → user ID
 	bucketUsersByEmail   = []byte("users_by_email")   // Fold(email) → user ID
 	bucketSessions       = []byte("sessions")         // session ID → JSON store.Session
-	bucketSpent          = []byte("spent_hashes")     // session ID, 0, hash → "1"
+	bucketSpent          = []byte("spent_hashes")     // session ID, 0, hash → JSON spentRecord (or "1", written before replays existed)
 	bucketUserSessions   = []byte("user_sessions")    // user ID, 0, session ID → "1"
 	bucketRevocations    = []byte("revocations")      // session ID → JSON revocationRecord
 	bucketOneTime        = []byte("one_time")         // purpose, 0, hash → JSON oneTimeRecord
@@ -36,11 +36,13 @@ var (
 	bucketExpiries       = []byte("expiries")         // expiry key (see expiry.go) → "1"
 	bucketIdentities     = []byte("identities")       // provider, 0, subject → JSON store.Identity
 	bucketUserIdentities = []byte("user_identities")  // user ID, 0, provider, 0, subject → "1"
+	bucketSecrets        = []byte("secrets")          // name → secret bytes
 
 	allBuckets = [][]byte{
 		bucketUsers, bucketUsersByName, bucketUsersByEmail, bucketSessions, bucketSpent,
 		bucketUserSessions, bucketRevocations, bucketOneTime, bucketOneTimeByUser, bucketExpiries,
 		bucketIdentities, bucketUserIdentities,
+		bucketSecrets,
 	}
 	present = []byte("1")
 )

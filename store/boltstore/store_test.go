@@ -46,12 +46,13 @@ func TestDataSurvivesCloseAndReopen(t *testing.T) {
 		s.CreateSession(ctx, se),
 		s.RevokeSession(ctx, "s0", until),
 		s.PutOneTime(ctx, "verify", "t1", "u1", now.Add(time.Hour)),
+		func() error { _, err := s.SharedSecret(ctx, "k", []byte("first")); return err }(),
 	} {
 		if err != nil {
 			t.Fatalf("write: %v", err)
 		}
 	}
-	if _, err := s.RotateRefresh(ctx, "s1", "h1", "h2", now.Add(90*time.Minute)); err != nil {
+	if _, err := s.RotateRefresh(ctx, "s1", store.Rotation{PresentedHash: "h1", NextHash: "h2", RefreshExpiresAt: now.Add(90 * time.Minute)}); err != nil {
 		t.Fatalf("RotateRefresh: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -82,8 +83,22 @@ func TestDataSurvivesCloseAndReopen(t *testing.T) {
 			}
 			return err
 		}},
+		{"shared secret", func() error {
+			got, err := s.SharedSecret(ctx, "k", []byte("other"))
+			if err == nil && string(got) != "first" {
+				err = fmt.Errorf("got %q, want the secret stored before the restart", got)
+			}
+			return err
+		}},
+		{"spent hash replayed within the grace", func() error {
+			got, err := s.RotateRefresh(ctx, "s1", store.Rotation{PresentedHash: "h1", NextHash: "h2", RefreshExpiresAt: now.Add(time.Hour), Grace: time.Hour})
+			if err == nil && got.RefreshHash != "h2" {
+				err = fmt.Errorf("got %+v", got)
+			}
+			return err
+		}},
 		{"spent hash still detected", func() error {
-			_, err := s.RotateRefresh(ctx, "s1", "h1", "h3", now.Add(time.Hour))
+			_, err := s.RotateRefresh(ctx, "s1", store.Rotation{PresentedHash: "h1", NextHash: "h3", RefreshExpiresAt: now.Add(time.Hour), Grace: time.Hour})
 			if !errors.Is(err, store.ErrRefreshReused) {
 				return fmt.Errorf("RotateRefresh with spent hash = %v, want ErrRefreshReused", err)
 			}
@@ -186,7 +201,7 @@ func TestSweeperDeletesExpiredRecordsAndTheirIndexEntries(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := s.RotateRefresh(ctx, se.ID, "h0", "h1", start.Add(exp)); err != nil {
+		if _, err := s.RotateRefresh(ctx, se.ID, store.Rotation{PresentedHash: "h0", NextHash: "h1", RefreshExpiresAt: start.Add(exp)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -194,7 +209,8 @@ func TestSweeperDeletesExpiredRecordsAndTheirIndexEntries(t *testing.T) {
 	want := map[string]int{
 		"sessions": 1, "spent_hashes": 1, "user_sessions": 1, "revocations": 1,
 		"one_time": 1, "one_time_by_user": 1, "expiries": 3,
-		"users": 0, "users_by_name": 0, "users_by_email": 0,
+		"users": 0, "users_by_name": 0, "users_by_email": 0, "secrets": 0,
+		"identities": 0, "user_identities": 0,
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -11,7 +11,13 @@ import (
 // session is a stored session and the refresh hashes it has spent.
 type session struct {
 	store.Session
-	spent map[string]struct{}
+	spent map[string]spentHash
+}
+
+// spentHash is what a rotation remembers of the hash it spent.
+type spentHash struct {
+	next string    // the hash that replaced it
+	at   time.Time // when
 }
 
 // expired reports whether the live refresh token has run out at now.
@@ -28,7 +34,7 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 	now := s.now()
 	s.maybeSweepLocked(now)
 	s.deleteSessionLocked(se.ID)
-	s.sessions[se.ID] = &session{Session: se, spent: map[string]struct{}{}}
+	s.sessions[se.ID] = &session{Session: se, spent: map[string]spentHash{}}
 	ids := s.userSessions[se.UserID]
 	if ids == nil {
 		ids = map[string]struct{}{}
@@ -53,29 +59,34 @@ func (s *Store) liveLocked(sid string, now time.Time) (*session, bool) {
 }
 
 // RotateRefresh replaces the live refresh hash of sid; see store.Sessions.
-func (s *Store) RotateRefresh(ctx context.Context, sid, presentedHash, newHash string, refreshExpiresAt time.Time) (store.Session, error) {
+func (s *Store) RotateRefresh(ctx context.Context, sid string, r store.Rotation) (store.Session, error) {
 	if err := s.lock(ctx, "rotate refresh"); err != nil {
 		return store.Session{}, err
 	}
 	defer s.mu.Unlock()
-	se, ok := s.liveLocked(sid, s.now())
+	now := s.now()
+	se, ok := s.liveLocked(sid, now)
 	if !ok {
 		return store.Session{}, fmt.Errorf("rotate refresh of session %q: %w", sid, store.ErrNotFound)
 	}
-	if presentedHash == se.RefreshHash {
-		se.spent[presentedHash] = struct{}{}
-		se.RefreshHash = newHash
-		se.RefreshExpiresAt = refreshExpiresAt
-		if refreshExpiresAt.After(se.ExpiresAt) {
+	if r.PresentedHash == se.RefreshHash {
+		se.spent[r.PresentedHash] = spentHash{next: r.NextHash, at: now}
+		se.RefreshHash = r.NextHash
+		se.RefreshExpiresAt = r.RefreshExpiresAt
+		if r.RefreshExpiresAt.After(se.ExpiresAt) {
 			se.RefreshExpiresAt = se.ExpiresAt
 		}
 		return se.Session, nil
 	}
-	if _, spent := se.spent[presentedHash]; spent {
-		s.deleteSessionLocked(sid)
-		return se.Session, fmt.Errorf("rotate refresh of session %q: %w", sid, store.ErrRefreshReused)
+	sp, spent := se.spent[r.PresentedHash]
+	switch {
+	case !spent:
+		return store.Session{}, fmt.Errorf("rotate refresh of session %q: %w", sid, store.ErrNotFound)
+	case sp.next == r.NextHash && now.Sub(sp.at) < r.Grace:
+		return se.Session, nil
 	}
-	return store.Session{}, fmt.Errorf("rotate refresh of session %q: %w", sid, store.ErrNotFound)
+	s.deleteSessionLocked(sid)
+	return se.Session, fmt.Errorf("rotate refresh of session %q: %w", sid, store.ErrRefreshReused)
 }
 
 // GetSession returns the session sid; ErrNotFound when missing or expired.

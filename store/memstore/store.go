@@ -33,6 +33,7 @@ type Store struct {
 	oneTime       map[oneTimeKey]oneTime
 	oneTimeByUser map[oneTimeKey]string // (purpose, user ID) → hash of the live token
 	identities    map[identityKey]store.Identity
+	secrets       map[string][]byte
 }
 
 // Option adjusts New.
@@ -63,6 +64,7 @@ func New(opts ...Option) *Store {
 		oneTime:       map[oneTimeKey]oneTime{},
 		oneTimeByUser: map[oneTimeKey]string{},
 		identities:    map[identityKey]store.Identity{},
+		secrets:       map[string][]byte{},
 	}
 	for _, o := range opts {
 		o(s)

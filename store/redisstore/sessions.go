@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -100,9 +102,9 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 			return classify(op, err)
 		}
 	}
-	sk, spk := s.sessionKey(se.ID), s.spentKey(se.ID)
+	sk := s.sessionKey(se.ID)
 	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, sk, spk)
+		p.Del(ctx, sk, s.spentKey(se.ID), s.nextKey(se.ID), s.reusedKey(se.ID))
 		p.HSet(ctx, sk, sessionFields(se)...)
 		p.PExpireAt(ctx, sk, se.RefreshExpiresAt)
 		return nil
@@ -110,13 +112,29 @@ func (s *Store) CreateSession(ctx context.Context, se store.Session) error {
 	return classify(op, err)
 }
 
-// rotateScript: KEYS session, spent; ARGV presented hash, new hash, new
-// refresh expiry (timeLayout), same in Unix ms. It answers {1, session}
-// after a rotation, {2, session as it was} after deleting a session whose
-// spent hash was presented, {0} otherwise.
+// rotateScript: KEYS session, spent, next, reused; ARGV presented hash, new
+// hash, new refresh expiry (timeLayout), same in Unix ms, grace in ms,
+// attempt. It answers {1, session} after a rotation, {3, session} after a
+// replay, {2, session as it was} after deleting a session whose spent hash
+// was presented, {0} otherwise.
+//
+// The attempt is a random value per RotateRefresh call, which go-redis
+// sends again when it retries the script after a lost reply: the retry of
+// a rotation finds the hash spent to the same successor by the same
+// attempt and replays (whatever the grace), and the retry of a reuse finds
+// the session moved to the reused key with its attempt and answers reuse
+// again, so the caller still revokes the session. Times come from Redis's
+// own clock (TIME), the same for every instance.
 var rotateScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local live = redis.call('HGET', KEYS[1], 'rh')
-if not live then return {0} end
+if not live then
+  if redis.call('HGET', KEYS[4], 'attempt') == ARGV[6] then
+    return {2, redis.call('HGETALL', KEYS[4])}
+  end
+  return {0}
+end
 if live == ARGV[1] then
   local rx, rxms = ARGV[3], ARGV[4]
   local x = redis.call('HGET', KEYS[1], 'x')
@@ -126,32 +144,62 @@ if live == ARGV[1] then
   end
   redis.call('HSET', KEYS[1], 'rh', ARGV[2], 'rx', rx)
   redis.call('SADD', KEYS[2], ARGV[1])
-  local now = redis.call('HGETALL', KEYS[1])
+  redis.call('HSET', KEYS[3], ARGV[1], ARGV[2] .. ' ' .. string.format('%d', now) .. ' ' .. ARGV[6])
+  local cur = redis.call('HGETALL', KEYS[1])
   redis.call('PEXPIREAT', KEYS[1], rxms)
   redis.call('PEXPIREAT', KEYS[2], rxms)
-  return {1, now}
+  redis.call('PEXPIREAT', KEYS[3], rxms)
+  return {1, cur}
 end
-if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then
-  local was = redis.call('HGETALL', KEYS[1])
-  redis.call('DEL', KEYS[1], KEYS[2])
-  return {2, was}
+local rec = redis.call('HGET', KEYS[3], ARGV[1])
+if rec then
+  local nxt, at, attempt = string.match(rec, '^(%S+) (%d+) (%S+)$')
+  if nxt == ARGV[2] and (attempt == ARGV[6] or now - tonumber(at) < tonumber(ARGV[5])) then
+    return {3, redis.call('HGETALL', KEYS[1])}
+  end
+elseif redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 0 then
+  return {0}
 end
-return {0}
+local was = redis.call('HGETALL', KEYS[1])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('RENAME', KEYS[1], KEYS[4])
+redis.call('HSET', KEYS[4], 'attempt', ARGV[6])
+redis.call('PEXPIRE', KEYS[4], ARGV[7])
+return {2, was}
 `)
 
+// reusedKeep is how long the reused key answers the retries of the call
+// that found the reuse; longer than any call (with its retries) lasts.
+const reusedKeep = time.Minute
+
+// Outcomes of rotateScript.
+const (
+	rotateNone   = 0
+	rotateDone   = 1
+	rotateReused = 2
+	rotateReplay = 3
+	attemptBytes = 12
+)
+
 // RotateRefresh replaces the live refresh hash of sid atomically (one
-// script); see store.Sessions.
-func (s *Store) RotateRefresh(ctx context.Context, sid, presentedHash, newHash string, refreshExpiresAt time.Time) (store.Session, error) {
+// script, safe to retry); see store.Sessions.
+func (s *Store) RotateRefresh(ctx context.Context, sid string, r store.Rotation) (store.Session, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	op := fmt.Sprintf("rotate refresh of session %q", sid)
-	reply, err := rotateScript.Run(ctx, s.client, []string{s.sessionKey(sid), s.spentKey(sid)},
-		presentedHash, newHash, refreshExpiresAt.UTC().Format(timeLayout), refreshExpiresAt.UnixMilli()).Slice()
+	var attempt [attemptBytes]byte
+	if _, err := rand.Read(attempt[:]); err != nil {
+		return store.Session{}, fmt.Errorf("%s: attempt id: %w", op, err)
+	}
+	reply, err := rotateScript.Run(ctx, s.client,
+		[]string{s.sessionKey(sid), s.spentKey(sid), s.nextKey(sid), s.reusedKey(sid)},
+		r.PresentedHash, r.NextHash, r.RefreshExpiresAt.UTC().Format(timeLayout), r.RefreshExpiresAt.UnixMilli(),
+		max(r.Grace.Milliseconds(), 0), hex.EncodeToString(attempt[:]), reusedKeep.Milliseconds()).Slice()
 	if err != nil {
 		return store.Session{}, classify(op, err)
 	}
 	outcome, _ := reply[0].(int64)
-	if outcome == 0 {
+	if outcome == rotateNone {
 		return store.Session{}, fmt.Errorf("%s: %w", op, store.ErrNotFound)
 	}
 	var flat []any
@@ -162,7 +210,7 @@ func (s *Store) RotateRefresh(ctx context.Context, sid, presentedHash, newHash s
 	if err != nil {
 		return store.Session{}, fmt.Errorf("%s: %w", op, err)
 	}
-	if outcome == 2 {
+	if outcome == rotateReused {
 		s.unindexSession(ctx, se.UserID, sid)
 		return se, fmt.Errorf("%s: %w", op, store.ErrRefreshReused)
 	}
@@ -202,7 +250,7 @@ func (s *Store) DeleteSession(ctx context.Context, sid string) error {
 	var owner *redis.StringCmd
 	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		owner = p.HGet(ctx, s.sessionKey(sid), fieldUserID)
-		p.Del(ctx, s.sessionKey(sid), s.spentKey(sid))
+		p.Del(ctx, s.sessionKey(sid), s.spentKey(sid), s.nextKey(sid), s.reusedKey(sid))
 		return nil
 	})
 	if errors.Is(err, redis.Nil) {

@@ -12,6 +12,9 @@
 //	P{u}:user-identities:<id>  hash    provider 0 subject → JSON store.Identity
 //	P{s:<sid>}:session         hash    session fields, expires at RefreshExpiresAt
 //	P{s:<sid>}:spent           set     spent refresh hashes, expires with the session
+//	P{s:<sid>}:next            hash    spent hash → "<successor hash> <spent at, Unix ms> <attempt>"
+//	P{s:<sid>}:reused          hash    the session as it was when reuse deleted it, for a minute
+//	Psecret:<name>             string  a shared secret (the refresh successor key)
 //	Puser-sessions:<user ID>   set     session IDs, expires at the last session end
 //	P{r}:revoked               zset    session ID scored by until (Unix ms)
 //	P{r}:seq, :epoch, :members, :acked  the revocation numbering and leases (revocations.go)
@@ -158,6 +161,9 @@ func (s *Store) userIdentitiesKey(uid string) string {
 }
 func (s *Store) sessionKey(sid string) string { return s.prefix + "{s:" + sid + "}:session" }
 func (s *Store) spentKey(sid string) string   { return s.prefix + "{s:" + sid + "}:spent" }
+func (s *Store) nextKey(sid string) string    { return s.prefix + "{s:" + sid + "}:next" }
+func (s *Store) reusedKey(sid string) string  { return s.prefix + "{s:" + sid + "}:reused" }
+func (s *Store) secretKey(name string) string { return s.prefix + "secret:" + name }
 func (s *Store) userSessionsKey(uid string) string {
 	return s.prefix + "user-sessions:" + uid
 }

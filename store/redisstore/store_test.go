@@ -169,7 +169,7 @@ func TestRecordsThatExpireCarryARedisTTL(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.RotateRefresh(ctx, "s", "h1", "h2", now.Add(2*time.Hour)); err != nil {
+	if _, err := s.RotateRefresh(ctx, "s", store.Rotation{PresentedHash: "h1", NextHash: "h2", RefreshExpiresAt: now.Add(2 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -178,6 +178,7 @@ func TestRecordsThatExpireCarryARedisTTL(t *testing.T) {
 	}{
 		{s.sessionKey("s"), now.Add(2 * time.Hour)},
 		{s.spentKey("s"), now.Add(2 * time.Hour)},
+		{s.nextKey("s"), now.Add(2 * time.Hour)},
 		{s.userSessionsKey("u"), now.Add(3 * time.Hour)},
 		{s.revokedKey(), now.Add(2 * time.Hour)},
 		{s.oneTimeKey("verify", "t"), now.Add(30 * time.Minute)},

@@ -24,7 +24,7 @@ func BenchRotateRefresh(b *testing.B, s store.Store) {
 	b.ResetTimer()
 	for i := range b.N {
 		next := fmt.Sprintf("h%d", i+1)
-		if _, err := s.RotateRefresh(ctx, "bench", live, next, now.Add(time.Hour)); err != nil {
+		if _, err := s.RotateRefresh(ctx, "bench", rotation(live, next, now.Add(time.Hour))); err != nil {
 			b.Fatal(err)
 		}
 		live = next

@@ -113,7 +113,7 @@ var sessionBehaviours = []behaviour{
 		wantNoSession(t, s, gone.ID)
 		wantSession(t, s, kept)
 		wantUserSessions(t, s, "u", kept.ID)
-		if _, err := s.RotateRefresh(testContext(t), gone.ID, "h1", "h3", time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RotateRefresh(testContext(t), gone.ID, rotation("h1", "h3", time.Now().Add(time.Hour))); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("RotateRefresh of a deleted session = %v, want ErrNotFound", err)
 		}
 	}},
@@ -129,7 +129,7 @@ var sessionBehaviours = []behaviour{
 		createSession(t, s, old)
 		wantNoSession(t, s, old.ID)
 		wantUserSessions(t, s, "u")
-		if _, err := s.RotateRefresh(testContext(t), old.ID, "h", "h2", time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.RotateRefresh(testContext(t), old.ID, rotation("h", "h2", time.Now().Add(time.Hour))); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("RotateRefresh of an expired session = %v, want ErrNotFound", err)
 		}
 	}},
@@ -155,7 +155,7 @@ var rotateBehaviours = []behaviour{
 		se := newSession(t, "u", "h1", time.Hour)
 		createSession(t, s, se)
 		next := time.Now().Add(2 * time.Hour)
-		got, err := s.RotateRefresh(testContext(t), se.ID, "h1", "h2", next)
+		got, err := s.RotateRefresh(testContext(t), se.ID, rotation("h1", "h2", next))
 		if err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
@@ -165,7 +165,7 @@ var rotateBehaviours = []behaviour{
 			t.Fatalf("RotateRefresh returned %s", d)
 		}
 		wantSession(t, s, want)
-		if _, err := s.RotateRefresh(testContext(t), se.ID, "h2", "h3", next); err != nil {
+		if _, err := s.RotateRefresh(testContext(t), se.ID, rotation("h2", "h3", next)); err != nil {
 			t.Fatalf("RotateRefresh with the new hash: %v", err)
 		}
 	}},
@@ -173,7 +173,7 @@ var rotateBehaviours = []behaviour{
 		s := h.open(t)
 		se := newSession(t, "u", "h1", time.Hour)
 		createSession(t, s, se)
-		got, err := s.RotateRefresh(testContext(t), se.ID, "h1", "h2", se.ExpiresAt.Add(time.Hour))
+		got, err := s.RotateRefresh(testContext(t), se.ID, rotation("h1", "h2", se.ExpiresAt.Add(time.Hour)))
 		if err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
@@ -189,7 +189,7 @@ var rotateBehaviours = []behaviour{
 		s := h.open(t)
 		se := newSession(t, "u", "h1", time.Second)
 		createSession(t, s, se)
-		if _, err := s.RotateRefresh(testContext(t), se.ID, "h1", "h2", time.Now().Add(time.Hour)); err != nil {
+		if _, err := s.RotateRefresh(testContext(t), se.ID, rotation("h1", "h2", time.Now().Add(time.Hour))); err != nil {
 			if time.Now().Before(se.RefreshExpiresAt) {
 				t.Fatalf("RotateRefresh: %v", err)
 			}
@@ -219,12 +219,12 @@ var rotateBehaviours = []behaviour{
 				createSession(t, s, other)
 				live := "h0"
 				for _, next := range tc.rotations {
-					if _, err := s.RotateRefresh(testContext(t), se.ID, live, next, time.Now().Add(time.Hour)); err != nil {
+					if _, err := s.RotateRefresh(testContext(t), se.ID, rotation(live, next, time.Now().Add(time.Hour))); err != nil {
 						t.Fatalf("RotateRefresh(%s→%s): %v", live, next, err)
 					}
 					live = next
 				}
-				got, err := s.RotateRefresh(testContext(t), se.ID, tc.presented, "stolen", time.Now().Add(time.Hour))
+				got, err := s.RotateRefresh(testContext(t), se.ID, rotation(tc.presented, "stolen", time.Now().Add(time.Hour)))
 				if !errors.Is(err, store.ErrRefreshReused) {
 					t.Fatalf("RotateRefresh with spent %q = %v, want ErrRefreshReused", tc.presented, err)
 				}
@@ -234,7 +234,7 @@ var rotateBehaviours = []behaviour{
 				}
 				wantNoSession(t, s, se.ID)
 				wantUserSessions(t, s, "u", other.ID)
-				if _, err := s.RotateRefresh(testContext(t), se.ID, live, "h9", time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+				if _, err := s.RotateRefresh(testContext(t), se.ID, rotation(live, "h9", time.Now().Add(time.Hour))); !errors.Is(err, store.ErrNotFound) {
 					t.Fatalf("RotateRefresh with the live hash after reuse = %v, want ErrNotFound", err)
 				}
 				wantSession(t, s, other)
@@ -247,7 +247,7 @@ var rotateBehaviours = []behaviour{
 		other := newSession(t, "u", "o1", time.Hour)
 		createSession(t, s, se)
 		createSession(t, s, other)
-		if _, err := s.RotateRefresh(testContext(t), se.ID, "h1", "h2", se.RefreshExpiresAt); err != nil {
+		if _, err := s.RotateRefresh(testContext(t), se.ID, rotation("h1", "h2", se.RefreshExpiresAt)); err != nil {
 			t.Fatalf("RotateRefresh: %v", err)
 		}
 		se.RefreshHash = "h2"
@@ -257,7 +257,7 @@ var rotateBehaviours = []behaviour{
 			{"spent hash of another session", other.ID, "h1"},
 			{"unknown session", "missing", "h2"},
 		} {
-			if _, err := s.RotateRefresh(testContext(t), tc.sid, tc.presented, "h3", time.Now().Add(time.Hour)); !errors.Is(err, store.ErrNotFound) {
+			if _, err := s.RotateRefresh(testContext(t), tc.sid, rotation(tc.presented, "h3", time.Now().Add(time.Hour))); !errors.Is(err, store.ErrNotFound) {
 				t.Fatalf("%s: RotateRefresh = %v, want ErrNotFound", tc.name, err)
 			}
 		}
@@ -275,11 +275,16 @@ var rotateBehaviours = []behaviour{
 		for i := range n {
 			wg.Go(func() {
 				<-start
-				_, errs[i] = s.RotateRefresh(testContext(t), se.ID, "live", fmt.Sprintf("next-%d", i), time.Now().Add(time.Hour))
+				_, errs[i] = s.RotateRefresh(testContext(t), se.ID, rotation("live", fmt.Sprintf("next-%d", i), time.Now().Add(time.Hour)))
 			})
 		}
 		close(start)
 		wg.Wait()
 		oneWinner(t, "RotateRefresh", errs, store.ErrRefreshReused, store.ErrNotFound)
 	}},
+}
+
+// rotation is a RotateRefresh request without a replay window.
+func rotation(presented, next string, refreshExpiresAt time.Time) store.Rotation {
+	return store.Rotation{PresentedHash: presented, NextHash: next, RefreshExpiresAt: refreshExpiresAt}
 }

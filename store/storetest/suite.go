@@ -95,6 +95,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"Users", userBehaviours},
 		{"Sessions", sessionBehaviours},
 		{"RotateRefresh", rotateBehaviours},
+		{"Replay", replayBehaviours},
+		{"Secrets", secretBehaviours},
 		{"Revocations", revocationBehaviours},
 		{"OneTimeTokens", oneTimeBehaviours},
 		{"Identities", identityBehaviours},

@@ -34,13 +34,17 @@ func RunUnavailable(t *testing.T, s store.Store, watch bool) {
 		{"CreateSession", func() error {
 			return s.CreateSession(ctx, store.Session{ID: "s", UserID: "u", RefreshExpiresAt: later, ExpiresAt: later})
 		}},
-		{"RotateRefresh", func() error { _, err := s.RotateRefresh(ctx, "s", "a", "b", time.Now()); return err }},
+		{"RotateRefresh", func() error {
+			_, err := s.RotateRefresh(ctx, "s", store.Rotation{PresentedHash: "a", NextHash: "b", RefreshExpiresAt: later, Grace: time.Minute})
+			return err
+		}},
 		{"GetSession", func() error { _, err := s.GetSession(ctx, "s"); return err }},
 		{"DeleteSession", func() error { return s.DeleteSession(ctx, "s") }},
 		{"UserSessions", func() error { _, err := s.UserSessions(ctx, "u"); return err }},
 		{"RevokeSession", func() error { return s.RevokeSession(ctx, "s", later) }},
 		{"RevokedSessions", func() error { _, err := s.RevokedSessions(ctx); return err }},
 		{"PutOneTime", func() error { return s.PutOneTime(ctx, "p", "h", "u", later) }},
+		{"SharedSecret", func() error { _, err := s.SharedSecret(ctx, "k", []byte("v")); return err }},
 		{"ConsumeOneTime", func() error { _, err := s.ConsumeOneTime(ctx, "p", "h"); return err }},
 	}
 	if watch {
