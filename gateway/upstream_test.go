@@ -252,6 +252,7 @@ func TestUnsolicitedUpstreamBytesNeverReachAnotherClient(t *testing.T) {
 		{"second response after the first", "GET", okResponse("for A") + leak, true},
 		{"body after a HEAD answer", "HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" + leak, true},
 		{"body after a 204", "GET", "HTTP/1.1 204 No Content\r\n\r\n" + leak, true},
+		{"101 to a request that asked for no upgrade", "GET", "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n" + leak, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -180,14 +180,19 @@ func (s *Server) closeLoops() {
 
 // relayExchange streams the response of ex (proxy.Relay), answers 502 if the
 // upstream's response could not even be read, and then gives the client
-// connection to the Fiber app, or closes it after a failure.
+// connection to the Fiber app, or closes it after a failure to write to it
+// or a response cut short.
 func (s *Server) relayExchange(ex *Exchange, client, upstream net.Conn, prefix []byte) {
 	defer s.relays.Done()
 	s.track(client, upstream)
 	status, err := ex.Upstream.proxy.Relay(client, upstream, prefix, ex.head, ex.ID, s.o.WriteTimeout)
 	_ = upstream.Close()
 	ex.Upstream.open.Add(-1)
+	keep := err == nil
 	if errors.Is(err, proxy.ErrUpstreamUnavailable) {
+		// Nothing was written to the client: its 502 is a whole
+		// response, after which the connection serves on.
+		keep = true
 		resp := fasthttp.AcquireResponse()
 		s.o.Handler.Problem(ex, false, err, resp)
 		resp.SkipBody = ex.head
@@ -195,15 +200,15 @@ func (s *Server) relayExchange(ex *Exchange, client, upstream net.Conn, prefix [
 		bw := bufio.NewWriter(client)
 		status = resp.StatusCode()
 		if werr := resp.Write(bw); werr != nil {
-			err = errors.Join(err, werr)
+			err, keep = errors.Join(err, werr), false
 		} else if werr := bw.Flush(); werr != nil {
-			err = errors.Join(err, werr)
+			err, keep = errors.Join(err, werr), false
 		}
 		fasthttp.ReleaseResponse(resp)
 	}
 	ex.Status, ex.Err = status, err
 	s.o.Handler.Done(ex)
-	keep := err == nil && !s.closing.Load()
+	keep = keep && !s.closing.Load()
 	putExchange(ex)
 	s.untrack(client, upstream)
 	if keep {

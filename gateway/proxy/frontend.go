@@ -114,7 +114,11 @@ func (p *Proxy) Relay(client, upstream net.Conn, prefix []byte, head bool, reque
 	up := &eofConn{Conn: upstream}
 	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(prefix), up), readBufferSize)
 	resp := fasthttp.AcquireResponse()
-	if err := readResponse(resp, br, head); err != nil {
+	err := readResponse(resp, br, head)
+	if err == nil && resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
+		err = errUnaskedSwitch
+	}
+	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		return 0, fmt.Errorf("forward to %s: %w: %w", p.target, ErrUpstreamUnavailable, err)
 	}
@@ -124,7 +128,7 @@ func (p *Proxy) Relay(client, upstream net.Conn, prefix []byte, head bool, reque
 	dl := &deadlineWriter{conn: client, timeout: writeTimeout}
 	relay(out, resp, connEnd{eof: up.eof.Load}, deadlinePusher{}) // dl pushes on each write
 	bw := bufio.NewWriterSize(dl, writeBufferSize)
-	err := out.Write(bw)
+	err = out.Write(bw)
 	if err == nil {
 		err = bw.Flush()
 	}

@@ -269,6 +269,12 @@ func (p *Proxy) roundTrip(out *fasthttp.Request, resp *fasthttp.Response, body *
 			return nil, err
 		}
 		if err = p.exchange(uc, out, resp, head); err == nil {
+			if resp.StatusCode() == fasthttp.StatusSwitchingProtocols {
+				// Not asked for (Forward sends no Upgrade): what follows
+				// on the connection is not HTTP.
+				p.pool.drop(uc)
+				return nil, errUnaskedSwitch
+			}
 			return uc, nil
 		}
 		answered := uc.conn.answered.Load()
@@ -325,6 +331,10 @@ func readResponse(resp *fasthttp.Response, br *bufio.Reader, head bool) error {
 	resp.SetBody(b)
 	return nil
 }
+
+// errUnaskedSwitch refuses a 101 answer to a request that asked for no
+// protocol switch.
+var errUnaskedSwitch = errors.New("upstream switched protocols unasked")
 
 // bodyBufs hold a buffered response body on its way into the response.
 var bodyBufs = sync.Pool{New: func() any {
