@@ -53,6 +53,8 @@ type Config struct {
 	OneTimeTokens OneTimeTokens `yaml:"one_time_tokens"`
 	// Browser configures the sign-in pages for people in a browser.
 	Browser Browser `yaml:"browser"`
+	// Providers are external identity providers to sign in through.
+	Providers []Provider `yaml:"providers"`
 
 	// warnings found by Load; see Warnings.
 	warnings Problems
@@ -395,6 +397,9 @@ type Routes struct {
 	Healthz        string `yaml:"healthz"`              // /healthz
 	Readyz         string `yaml:"readyz"`               // /readyz
 	Metrics        string `yaml:"metrics"`              // /metrics
+	// OAuth is the prefix of the provider sign-in routes:
+	// <oauth>/<provider>/authorize and <oauth>/<provider>/callback.
+	OAuth string `yaml:"oauth"` // /auth/oauth
 }
 
 // Mail configures outgoing mail for verification and reset links.
@@ -436,4 +441,7 @@ type OneTimeTokens struct {
 	// VerifyTTL default 24h; ResetTTL default 1h.
 	VerifyTTL time.Duration `yaml:"verify_ttl"`
 	ResetTTL  time.Duration `yaml:"reset_ttl"`
+	// OAuthStateTTL bounds a provider sign-in from the authorize route to
+	// the callback. Default 10m.
+	OAuthStateTTL time.Duration `yaml:"oauth_state_ttl"`
 }

@@ -128,6 +128,7 @@ func ApplyDefaults(c *Config) {
 	setStr(&rt.Healthz, "/healthz")
 	setStr(&rt.Readyz, "/readyz")
 	setStr(&rt.Metrics, "/metrics")
+	setStr(&rt.OAuth, "/auth/oauth")
 
 	browserDefaults(c)
 	m := &c.Mail
@@ -149,6 +150,8 @@ func ApplyDefaults(c *Config) {
 
 	setDur(&c.OneTimeTokens.VerifyTTL, 24*time.Hour)
 	setDur(&c.OneTimeTokens.ResetTTL, time.Hour)
+	setDur(&c.OneTimeTokens.OAuthStateTTL, 10*time.Minute)
+	applyProviderDefaults(c)
 }
 
 // selfURL is the gateway's own base URL as seen from its host: listen ":8080"

@@ -171,6 +171,9 @@ func inlineSecrets(c *Config, d *decoder) Problems {
 		}
 	}
 	check("mail.smtp.password", c.Mail.SMTP.Password)
+	for i, p := range c.Providers {
+		check(indexPath("providers", i)+".client_secret", p.ClientSecret)
+	}
 	for i := range l.ps {
 		l.ps[i].Line = d.lineOf(l.ps[i].Path)
 	}
@@ -187,7 +190,8 @@ func readSecretFiles(c *Config, d *decoder) Problems {
 			return
 		}
 		if *into != "" {
-			l.add(path, "set only one of password and password_file")
+			field := path[strings.LastIndexByte(path, '.')+1:]
+			l.add(path, fmt.Sprintf("set only one of %s and %s", strings.TrimSuffix(field, "_file"), field))
 			return
 		}
 		s, err := readSecret(file)
@@ -199,6 +203,10 @@ func readSecretFiles(c *Config, d *decoder) Problems {
 	}
 	read("store.redis.password_file", c.Store.Redis.PasswordFile, &c.Store.Redis.Password)
 	read("mail.smtp.password_file", c.Mail.SMTP.PasswordFile, &c.Mail.SMTP.Password)
+	for i := range c.Providers {
+		p := &c.Providers[i]
+		read(indexPath("providers", i)+".client_secret_file", p.ClientSecretFile, &p.ClientSecret)
+	}
 	for i := range l.ps {
 		l.ps[i].Line = d.lineOf(l.ps[i].Path)
 		d.bad[l.ps[i].Path] = true

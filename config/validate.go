@@ -39,6 +39,8 @@ func Validate(c *Config) Problems {
 	positive(v, "one_time_tokens.verify_ttl", c.OneTimeTokens.VerifyTTL)
 	positive(v, "one_time_tokens.reset_ttl", c.OneTimeTokens.ResetTTL)
 	validateLimits(v, c)
+	positive(v, "one_time_tokens.oauth_state_ttl", c.OneTimeTokens.OAuthStateTTL)
+	validateProviders(v, c)
 	return v.ps
 }
 
