@@ -114,7 +114,7 @@ func oauth2Provider(f *fakeOAuth2, name string, mod func(*config.Provider)) conf
 		ClientID: "cid", ClientSecret: "csecret",
 		RedirectURL: "https://gw.example/auth/oauth/" + name + "/callback",
 		Scopes:      []string{"read:user"}, AllowedScopes: []string{"read:user", "user:email"},
-		Claims:      config.ProviderClaims{Subject: "id", Email: "email", EmailVerified: "email_verified", Username: "login", Name: "name", Groups: "groups"},
+		Claims:       config.ProviderClaims{Subject: "id", Email: "email", EmailVerified: "email_verified", Username: "login", Name: "name", Groups: "groups"},
 		DefaultRoles: []string{"user"},
 	}
 	if mod != nil {
