@@ -23,6 +23,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"authgate/audit"
 	"authgate/auth"
 	"authgate/config"
 	"authgate/gateway"
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, stderr)
+		return serve(ctx, args, stdout, stderr)
 	case "check":
 		return check(args, stdout, stderr)
 	case "hash-password":
@@ -192,7 +193,7 @@ func runEcho(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-func serve(ctx context.Context, args []string, stderr io.Writer) int {
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	path, ok := configFlag("serve", args, stderr)
 	if !ok {
 		return 2
@@ -204,7 +205,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	log, flush := newLogger(cfg.Log, stderr)
 	defer flush()
-	if err := serveConfig(ctx, cfg, log); err != nil {
+	aud, err := audit.Open(cfg.Audit.Output, stdout, stderr, log)
+	if err != nil {
+		log.Error("authgate stopped", "err", err.Error())
+		return 1
+	}
+	defer aud.Close()
+	if err := serveConfig(ctx, cfg, log, aud); err != nil {
 		log.Error("authgate stopped", "err", err.Error())
 		return 1
 	}
@@ -212,13 +219,13 @@ func serve(ctx context.Context, args []string, stderr io.Writer) int {
 	return 0
 }
 
-func serveConfig(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func serveConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, aud *audit.Logger) error {
 	st, limits, err := gateway.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	opts := gateway.Options{Logger: log, LimiterStore: limits}
+	opts := gateway.Options{Logger: log, LimiterStore: limits, Audit: aud}
 	if cfg.Mail.Driver == "smtp" {
 		m, err := mail.NewSMTP(cfg.Mail)
 		if err != nil {

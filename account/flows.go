@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"authgate/audit"
 	"authgate/auth"
 	"authgate/store"
 )
@@ -43,6 +44,7 @@ func (s *Service) Register(ctx context.Context, in Registration, cl Client) (sto
 		return store.User{}, takenErr(fmt.Errorf("register %q: %w", in.Username, err))
 	}
 	s.log.Info("user registered", "user", u.ID)
+	s.audit.Log(ctx, audit.Event{Event: audit.Registered, User: u.ID, Username: u.Username, Actor: u.ID, Outcome: audit.Success})
 	s.sendLink(ctx, purposeVerify, u, u.Email)
 	return u, nil
 }
@@ -110,7 +112,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (string, error)
 	if err := s.consumeOneTime(ctx, purposeVerify, uid, secret); err != nil {
 		return "", err
 	}
-	_, err := s.modifyUser(ctx, uid, func(u *store.User) error {
+	u, err := s.modifyUser(ctx, uid, func(u *store.User) error {
 		u.EmailVerified = true
 		return nil
 	})
@@ -120,6 +122,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("verify email: %w", err)
 	}
+	s.audit.Log(ctx, audit.Event{Event: audit.EmailVerified, User: uid, Username: u.Username, Actor: uid, Outcome: audit.Success})
 	return uid, nil
 }
 
@@ -166,6 +169,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (st
 		return store.User{}, fmt.Errorf("reset password: end sessions: %w", err)
 	}
 	s.log.Info("password reset", "user", u.ID)
+	s.audit.Log(ctx, audit.Event{Event: audit.PasswordReset, User: u.ID, Username: u.Username, Actor: u.ID, Outcome: audit.Success, Reason: "sessions_ended"})
 	return u, nil
 }
 
@@ -212,6 +216,8 @@ func (s *Service) ChangePassword(ctx context.Context, claims *auth.Claims, in Pa
 		return store.User{}, fmt.Errorf("change password: %w", err)
 	}
 	if !ok {
+		s.audit.Log(ctx, audit.Event{Event: audit.PasswordChanged, User: u.ID, Username: u.Username, Actor: u.ID,
+			Outcome: audit.Failure, Reason: "invalid_credentials", Session: claims.SessionID})
 		return store.User{}, &Error{Kind: KindInvalidCredentials, Field: "current_password", Detail: "the current password is wrong"}
 	}
 	hash, err := s.hashPassword(ctx, in.New)
@@ -234,6 +240,8 @@ func (s *Service) ChangePassword(ctx context.Context, claims *auth.Claims, in Pa
 		return store.User{}, fmt.Errorf("change password: end other sessions: %w", err)
 	}
 	s.log.Info("password changed", "user", u.ID)
+	s.audit.Log(ctx, audit.Event{Event: audit.PasswordChanged, User: u.ID, Username: u.Username, Actor: u.ID,
+		Outcome: audit.Success, Reason: "other_sessions_ended", Session: claims.SessionID})
 	return u, nil
 }
 
@@ -311,6 +319,15 @@ func (s *Service) UpdateMe(ctx context.Context, claims *auth.Claims, in MeChange
 	if err != nil {
 		return store.User{}, takenErr(fmt.Errorf("patch me: %w", err))
 	}
+	var changes []string
+	if in.Username != nil {
+		changes = append(changes, "username")
+	}
+	if in.Email != nil {
+		changes = append(changes, "email")
+	}
+	s.audit.Log(ctx, audit.Event{Event: audit.ProfileChanged, User: u.ID, Username: u.Username, Actor: u.ID,
+		Outcome: audit.Success, Changes: changes, Session: claims.SessionID})
 	if newAddress {
 		s.sendLink(ctx, purposeVerify, u, u.Email)
 	}

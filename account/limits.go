@@ -9,6 +9,7 @@ import (
 	"github.com/ulule/limiter/v3"
 	memlimit "github.com/ulule/limiter/v3/drivers/store/memory"
 
+	"authgate/audit"
 	"authgate/config"
 	"authgate/store"
 )
@@ -67,6 +68,11 @@ func (s *Service) take(ctx context.Context, r *RateLimit, cl Client, key string)
 	cl.counted(lc)
 	if lc.Reached {
 		s.obs.RateLimited(r.name)
+		ev := audit.Event{Event: audit.RateLimited, Outcome: "refused", Reason: r.name}
+		if r.name == "login_per_username" {
+			ev.User = key
+		}
+		s.audit.Log(ctx, ev)
 		return &Error{Kind: KindRateLimited, Detail: "too many attempts; retry later", RetryAfter: retryAfter(lc, s.now())}
 	}
 	return nil
@@ -118,24 +124,26 @@ func (l *Lockout) check(ctx context.Context, user string, now time.Time) (*Error
 	return nil, nil
 }
 
-// failed records a failed login; the failure that reaches the limit locks.
-func (l *Lockout) failed(ctx context.Context, user string) error {
+// failed records a failed login; the failure that reaches the limit locks
+// (locked is true then).
+func (l *Lockout) failed(ctx context.Context, user string) (locked bool, err error) {
 	if l == nil {
-		return nil
+		return false, nil
 	}
 	lc, err := l.failures.Get(ctx, "fail:"+user)
 	if err != nil {
-		return fmt.Errorf("lockout: %w", unavailable(err))
+		return false, fmt.Errorf("lockout: %w", unavailable(err))
 	}
 	if lc.Reached {
 		if _, err := l.lock.Get(ctx, "lock:"+user); err != nil {
-			return fmt.Errorf("lockout: %w", unavailable(err))
+			return false, fmt.Errorf("lockout: %w", unavailable(err))
 		}
 		if _, err := l.failures.Reset(ctx, "fail:"+user); err != nil {
-			return fmt.Errorf("lockout: %w", unavailable(err))
+			return false, fmt.Errorf("lockout: %w", unavailable(err))
 		}
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 // succeeded forgets earlier failures.

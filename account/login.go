@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"authgate/audit"
 	"authgate/auth"
 	"authgate/store"
 )
@@ -35,6 +36,9 @@ func (s *Service) SignIn(ctx context.Context, in Login, cl Client) (auth.Pair, s
 		return auth.Pair{}, store.User{}, tooLong()
 	}
 	name := store.Fold(in.Username)
+	failed := func(reason, user string) {
+		s.audit.Log(ctx, audit.Event{Event: audit.SignIn, User: user, Username: in.Username, Outcome: audit.Failure, Reason: reason})
+	}
 	if err := s.take(ctx, s.loginIP, cl, cl.IP); err != nil {
 		return s.loginFailed(err)
 	}
@@ -45,6 +49,7 @@ func (s *Service) SignIn(ctx context.Context, in Login, cl Client) (auth.Pair, s
 		if e != nil {
 			s.obs.Login("locked")
 			s.obs.RateLimited("lockout")
+			failed("locked", in.Username)
 			return auth.Pair{}, store.User{}, e
 		}
 		return auth.Pair{}, store.User{}, err
@@ -56,18 +61,25 @@ func (s *Service) SignIn(ctx context.Context, in Login, cl Client) (auth.Pair, s
 	}
 	if !ok {
 		s.obs.Login("invalid_credentials")
-		if err := s.lock.failed(ctx, name); err != nil {
+		failed("invalid_credentials", in.Username)
+		locked, err := s.lock.failed(ctx, name)
+		if err != nil {
 			return auth.Pair{}, store.User{}, err
+		}
+		if locked {
+			s.audit.Log(ctx, audit.Event{Event: audit.Lockout, User: in.Username, Username: in.Username, Outcome: "locked"})
 		}
 		return auth.Pair{}, store.User{}, refuse(KindInvalidCredentials, "the username or password is wrong")
 	}
 	if len(in.Roles) > 0 && !slices.ContainsFunc(u.Roles, func(r string) bool { return slices.Contains(in.Roles, r) }) {
 		s.obs.Login("invalid_credentials")
 		s.log.Info("sign-in refused: role scope", "user", u.ID)
+		failed("role_scope", u.ID)
 		return auth.Pair{}, store.User{}, refuse(KindInvalidCredentials, "the username or password is wrong")
 	}
 	if s.cfg.Users.RequireVerifiedEmail && !u.EmailVerified {
 		s.obs.Login("unverified")
+		failed("email_not_verified", u.ID)
 		return auth.Pair{}, store.User{}, &Error{Kind: KindEmailNotVerified, Field: "username",
 			Detail: "verify your email address first: POST " + s.cfg.Routes.VerifyEmailReq}
 	}
@@ -79,11 +91,15 @@ func (s *Service) SignIn(ctx context.Context, in Login, cl Client) (auth.Pair, s
 		s.obs.Login("error")
 		return auth.Pair{}, store.User{}, err
 	}
+	reason := ""
 	if pair.Claims.PasswordChange {
 		s.obs.Login("password_change")
+		reason = "password_change_required"
 	} else {
 		s.obs.Login("success")
 	}
+	s.audit.Log(ctx, audit.Event{Event: audit.SignIn, User: u.ID, Username: u.Username, Actor: u.ID,
+		Outcome: audit.Success, Reason: reason, Session: pair.Claims.SessionID})
 	return pair, u, nil
 }
 
@@ -153,6 +169,8 @@ func (s *Service) Refresh(ctx context.Context, token string, cl Client) (auth.Pa
 	if errors.Is(err, auth.ErrRefreshInvalid) {
 		if err.Error() != auth.ErrRefreshInvalid.Error() {
 			s.log.Warn("refresh token reuse", "detail", err.Error(), "ip", cl.IP)
+			sid, _, _ := auth.SplitRefresh(token)
+			s.audit.Log(ctx, audit.Event{Event: audit.RefreshReuse, Outcome: "session_revoked", Session: sid})
 		}
 		return auth.Pair{}, store.User{}, refuse(KindInvalidRefresh, "the refresh token is invalid, expired or already used")
 	}
@@ -164,10 +182,19 @@ func (s *Service) Refresh(ctx context.Context, token string, cl Client) (auth.Pa
 
 // SignOut ends one session, or every session of the user when all is set.
 func (s *Service) SignOut(ctx context.Context, claims *auth.Claims, all bool) error {
+	var err error
+	reason := ""
 	if all {
-		return s.sessions.EndAll(ctx, claims.Subject, "")
+		reason = "all"
+		err = s.sessions.EndAll(ctx, claims.Subject, "")
+	} else {
+		err = s.sessions.End(ctx, claims.SessionID)
 	}
-	return s.sessions.End(ctx, claims.SessionID)
+	if err == nil {
+		s.audit.Log(ctx, audit.Event{Event: audit.SignOut, User: claims.Subject, Username: claims.Name, Actor: claims.Subject,
+			Outcome: audit.Success, Reason: reason, Session: claims.SessionID})
+	}
+	return err
 }
 
 // hashPassword hashes a new password that passed the policy.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ulule/limiter/v3"
 
+	"authgate/audit"
 	"authgate/auth"
 	"authgate/config"
 	"authgate/mail"
@@ -66,6 +67,8 @@ type Options struct {
 	Observer Observer
 	// LimiterStore keeps rate-limit counters; nil: in memory.
 	LimiterStore limiter.Store
+	// Audit receives the security events; nil: none are written.
+	Audit *audit.Logger
 }
 
 // Service runs the account flows on a store.
@@ -79,6 +82,7 @@ type Service struct {
 	mailer   Mailer
 	mails    *mail.Templates
 	obs      Observer
+	audit    *audit.Logger
 
 	loginIP, loginUser, refreshIP, mailIP, mailEmail *RateLimit
 	lock                                             *Lockout
@@ -86,7 +90,7 @@ type Service struct {
 
 // New builds the account service. st and sessions must share one store.
 func New(cfg *config.Config, st Store, hasher *auth.Hasher, sessions *auth.Sessions, o Options) (*Service, error) {
-	s := &Service{cfg: cfg, st: st, hasher: hasher, sessions: sessions, log: o.Logger, now: o.Now, mailer: o.Mailer, obs: o.Observer}
+	s := &Service{cfg: cfg, st: st, hasher: hasher, sessions: sessions, log: o.Logger, now: o.Now, mailer: o.Mailer, obs: o.Observer, audit: o.Audit}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

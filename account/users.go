@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"authgate/audit"
 	"authgate/auth"
 	"authgate/store"
 )
@@ -81,6 +82,7 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser, by string) (store.
 		return store.User{}, takenErr(fmt.Errorf("create user %q: %w", in.Username, err))
 	}
 	s.log.Info("user created", "user", u.ID, "by", by)
+	s.audit.Log(ctx, audit.Event{Event: audit.UserCreated, User: u.ID, Username: u.Username, Actor: by, Outcome: audit.Success})
 	return u, nil
 }
 
@@ -103,6 +105,22 @@ type UserChange struct {
 	MustChangePassword *bool
 	Password           *string
 	EmailVerified      *bool
+}
+
+// fields names the fields a change touches, for the audit log (never
+// their values).
+func (in UserChange) fields() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"roles", in.Roles != nil}, {"active", in.Active != nil}, {"must_change_password", in.MustChangePassword != nil},
+		{"password", in.Password != nil}, {"email_verified", in.EmailVerified != nil}} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // PatchUser changes roles (replaced as a whole), active,
@@ -188,6 +206,11 @@ func (s *Service) PatchUser(ctx context.Context, claims *auth.Claims, id string,
 		}
 	}
 	s.log.Info("user updated", "user", id, "by", claims.Subject, "sessions_ended", end)
+	ev := audit.Event{Event: audit.UserUpdated, User: id, Username: u.Username, Actor: claims.Subject, Outcome: audit.Success, Changes: in.fields()}
+	if end {
+		ev.Reason = "sessions_ended"
+	}
+	s.audit.Log(ctx, ev)
 	return u, nil
 }
 
@@ -215,6 +238,7 @@ func (s *Service) DeleteUser(ctx context.Context, claims *auth.Claims, id string
 		return fmt.Errorf("delete user: %w", err)
 	}
 	s.log.Info("user deleted", "user", id, "by", claims.Subject)
+	s.audit.Log(ctx, audit.Event{Event: audit.UserDeleted, User: id, Actor: claims.Subject, Outcome: audit.Success, Reason: "sessions_ended"})
 	return nil
 }
 
@@ -249,5 +273,6 @@ func (s *Service) RevokeSessions(ctx context.Context, id, by string) error {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
 	s.log.Info("user sessions revoked", "user", id, "by", by)
+	s.audit.Log(ctx, audit.Event{Event: audit.SessionsRevoked, User: id, Actor: by, Outcome: audit.Success})
 	return nil
 }

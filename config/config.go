@@ -23,6 +23,8 @@ type Config struct {
 	// DataDir holds the embedded store and generated keys. Default "./data".
 	DataDir string `yaml:"data_dir"`
 	Log     Log    `yaml:"log"`
+	// Audit is the security-event stream, apart from the log.
+	Audit Audit `yaml:"audit"`
 	// Server holds limits and timeouts of the HTTP server.
 	Server Server `yaml:"server"`
 	// Upstreams are where allowed requests are proxied.
@@ -72,6 +74,13 @@ type Log struct {
 	Format string `yaml:"format"`
 	// Level is "debug", "info", "warn" or "error". Default "info".
 	Level string `yaml:"level"`
+}
+
+// Audit configures the audit log: security events as JSON lines.
+type Audit struct {
+	// Output is "off", "stdout", "stderr" or a file path (appended to,
+	// created with mode 0600). Default "off".
+	Output string `yaml:"output"`
 }
 
 // Server holds HTTP server limits.

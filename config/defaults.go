@@ -16,6 +16,7 @@ func ApplyDefaults(c *Config) {
 	setStr(&c.DataDir, "./data")
 	setStr(&c.Log.Format, "text")
 	setStr(&c.Log.Level, "info")
+	setStr(&c.Audit.Output, "off")
 
 	setInt(&c.Server.BodyLimit, 1<<20)
 	setDur(&c.Server.ReadTimeout, 10*time.Second)

@@ -20,6 +20,7 @@ func TestApplyDefaultsFillsEveryDocumentedDefault(t *testing.T) {
 		{"data_dir", c.DataDir, "./data"},
 		{"log.format", c.Log.Format, "text"},
 		{"log.level", c.Log.Level, "info"},
+		{"audit.output", c.Audit.Output, "off"},
 		{"server.body_limit", c.Server.BodyLimit, 1 << 20},
 		{"server.read_timeout", c.Server.ReadTimeout, 10 * time.Second},
 		{"server.write_timeout", c.Server.WriteTimeout, 30 * time.Second},

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/mail"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -59,6 +60,13 @@ func validateServer(v *problemList, c *Config) {
 	checkReadable(v, "tls.key_file", c.TLS.KeyFile)
 	oneOf(v, "log.format", c.Log.Format, "text", "json")
 	oneOf(v, "log.level", c.Log.Level, "debug", "info", "warn", "error")
+	switch c.Audit.Output {
+	case "off", "stdout", "stderr":
+	default:
+		if fi, err := os.Stat(filepath.Dir(c.Audit.Output)); err != nil || !fi.IsDir() {
+			v.add("audit.output", fmt.Sprintf("%q: its directory does not exist (use off, stdout, stderr or a file path)", c.Audit.Output))
+		}
+	}
 	if c.Server.BodyLimit < 0 {
 		v.add("server.body_limit", "must be positive")
 	}

@@ -26,6 +26,7 @@ func TestValidateReportsEachProblem(t *testing.T) {
 		{"bad listen", func(c *Config) { c.Listen = "8080" }, "listen", `invalid address "8080"`, false},
 		{"bad listen port", func(c *Config) { c.Listen = ":99999" }, "listen", "invalid address", false},
 		{"admin listen equal to listen", func(c *Config) { c.AdminListen = ":8080" }, "admin_listen", "must differ from listen", false},
+		{"audit output in a missing directory", func(c *Config) { c.Audit.Output = "/nonexistent-dir/audit.log" }, "audit.output", "directory does not exist", false},
 		{"tls half set", func(c *Config) { c.TLS.CertFile = keyFile }, "tls", "set both cert_file and key_file", false},
 		{"tls file missing", func(c *Config) { c.TLS = TLS{CertFile: "/nonexistent.crt", KeyFile: keyFile} }, "tls.cert_file", "no such file", false},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format", "must be one of text, json", false},

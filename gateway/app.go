@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 
+	"authgate/audit"
 	"authgate/gateway/proxy"
 	"authgate/gateway/reqhead"
 	"authgate/gateway/rules"
@@ -303,6 +304,11 @@ func (g *Gateway) target(rq *request) (string, string, error) {
 func (g *Gateway) serveOwn(c *fiber.Ctx, rq *request, r *route, id string) error {
 	if r.anyMethod != nil {
 		return r.anyMethod(c, rq)
+	}
+	if g.audited {
+		c.SetUserContext(audit.WithRequest(c.UserContext(), audit.Request{
+			ClientIP: rq.clientIP, UserAgent: string(rq.hdr.UserAgent()), RequestID: rq.id,
+		}))
 	}
 	h, ok := r.methods[c.Method()]
 	if !ok && c.Method() == fiber.MethodHead {

@@ -17,6 +17,7 @@ import (
 	"github.com/ulule/limiter/v3"
 
 	"authgate/account"
+	"authgate/audit"
 	"authgate/auth"
 	"authgate/config"
 	"authgate/gateway/fastpath"
@@ -36,6 +37,8 @@ type Options struct {
 	Mailer Mailer
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Audit receives the security events (package audit); nil: none.
+	Audit *audit.Logger
 }
 
 // Gateway is one authgate instance.
@@ -56,6 +59,8 @@ type Gateway struct {
 	trusted  trustedProxies
 	metrics  *metrics
 	acct     *account.Service
+	// audited: own routes put the request's audit details in its context.
+	audited bool
 
 	// idNames are the identity header names (user id, name, email,
 	// roles) in canonical case.
@@ -74,7 +79,7 @@ type Gateway struct {
 
 // New builds a gateway from a loaded, validated config and an open store.
 func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, log: o.Logger, now: o.Now}
+	g := &Gateway{cfg: cfg, log: o.Logger, now: o.Now, audited: o.Audit != nil}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
@@ -128,6 +133,7 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	}
 	if g.acct, err = account.New(cfg, g.st, g.hasher, g.sessions, account.Options{
 		Logger: g.log, Now: g.now, Mailer: mailer, Observer: accountMetrics{g.metrics}, LimiterStore: o.LimiterStore,
+		Audit: o.Audit,
 	}); err != nil {
 		return nil, err
 	}

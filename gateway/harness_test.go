@@ -61,8 +61,9 @@ rules:
   - {path: /other/**, policy: authenticated, upstream: other}
 `
 
-// newEnv builds a gateway; edit may change the YAML text first.
-func newEnv(t testing.TB, edit func(yaml string) string) *testEnv {
+// newEnv builds a gateway; edit may change the YAML text first, and opts
+// the Options.
+func newEnv(t testing.TB, edit func(yaml string) string, opts ...func(*Options)) *testEnv {
 	t.Helper()
 	up := httptest.NewServer(echo.Handler())
 	t.Cleanup(up.Close)
@@ -81,7 +82,11 @@ func newEnv(t testing.TB, edit func(yaml string) string) *testEnv {
 		t.Fatalf("store: %v", err)
 	}
 	t.Cleanup(func() { _ = st.Close() })
-	g, err := New(cfg, st, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LimiterStore: limits})
+	o := Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LimiterStore: limits}
+	for _, f := range opts {
+		f(&o)
+	}
+	g, err := New(cfg, st, o)
 	if err != nil {
 		t.Fatalf("gateway: %v", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"authgate/account"
+	"authgate/audit"
 	"authgate/auth"
 	"authgate/config"
 	"authgate/store"
@@ -207,13 +208,26 @@ func Open(ctx context.Context, cfg *config.Config, wait time.Duration) (*account
 		st = bs
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sessions := auth.NewSessions(st, nil, auth.NewRevocations(), cfg.Tokens)
-	svc, err := account.New(cfg, st, auth.NewHasher(cfg.Passwords), sessions, account.Options{Logger: quiet})
+	// The changes go to the configured audit file like the gateway's; an
+	// audit log on stdout or stderr is the gateway's stream, not this
+	// command's output, so the command writes its events to stderr.
+	out := cfg.Audit.Output
+	if out == "stdout" {
+		out = "stderr"
+	}
+	aud, err := audit.Open(out, os.Stderr, os.Stderr, nil)
 	if err != nil {
 		_ = st.Close()
 		return nil, nil, err
 	}
-	return svc, func() { _ = st.Close() }, nil
+	sessions := auth.NewSessions(st, nil, auth.NewRevocations(), cfg.Tokens)
+	svc, err := account.New(cfg, st, auth.NewHasher(cfg.Passwords), sessions, account.Options{Logger: quiet, Audit: aud})
+	if err != nil {
+		_ = st.Close()
+		_ = aud.Close()
+		return nil, nil, err
+	}
+	return svc, func() { _ = st.Close(); _ = aud.Close() }, nil
 }
 
 func report(w io.Writer, op string, res Result, asJSON bool) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"authgate/account"
+	"authgate/audit"
 	"authgate/config"
 )
 
@@ -58,7 +59,7 @@ func Serve(ctx context.Context, ln net.Listener, svc *account.Service, log *slog
 			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		rctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		rctx, cancel := context.WithTimeout(audit.WithRequest(r.Context(), audit.Request{UserAgent: "authgate users (control socket)"}), 30*time.Second)
 		defer cancel()
 		res, err := Execute(rctx, svc, req)
 		if err != nil {
