@@ -175,6 +175,9 @@ func (t *Tokens) Verify(token string) (*Claims, error) {
 	if c.Subject == "" || c.SessionID == "" {
 		return nil, fmt.Errorf("%w: missing sub or sid", ErrTokenInvalid)
 	}
+	if err := checkRoles(c.Roles); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTokenInvalid, err)
+	}
 	c.rolesList = strings.Join(c.Roles, ",")
 	return c, nil
 }
