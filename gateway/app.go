@@ -137,7 +137,84 @@ func (g *Gateway) newApp() *fiber.App {
 	})
 	app.Use(g.serve)
 	g.serveAnyMethod(app)
+	app.Server().ExpectHandler = g.expectHandler(app)
+	// fasthttp reads min(Content-Length, BodyLimit, 8 KiB) of a streamed
+	// body before the handler runs; with a declared length over the limit
+	// that could wait for bytes that never come. Read one byte instead, so
+	// that an own route answers 413 at once (readBody checks the declared
+	// length) and a proxied upload starts streaming as soon as it starts.
+	limit := s.BodyLimit
+	app.Server().HeaderReceived = func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		if h.ContentLength() > limit {
+			return fasthttp.RequestConfig{MaxRequestBodySize: 1}
+		}
+		return fasthttp.RequestConfig{}
+	}
 	return app
+}
+
+// expectHandler decides a request that sent "Expect: 100-continue" before
+// fasthttp answers 100 Continue and reads the body: one that would be
+// refused (400, 401, 403, 405, 413 by its declared Content-Length on an own
+// route) is answered at once with its problem document, and its body is
+// never read (fasthttp then closes the connection, since the client may be
+// sending the body already). Requests it lets continue are decided again,
+// with the body, by serve.
+func (g *Gateway) expectHandler(app *fiber.App) func(*fasthttp.RequestCtx) int {
+	return func(fctx *fasthttp.RequestCtx) int {
+		c := app.AcquireCtx(fctx)
+		defer app.ReleaseCtx(c)
+		rq := request{start: time.Now(), route: "proxy", hdr: &fctx.Request.Header, tls: fctx.IsTLS(), peer: peerAddr(fctx.RemoteIP())}
+		g.identify(&rq)
+		err := g.beforeBody(c, &rq)
+		if err == nil {
+			return fasthttp.StatusContinue
+		}
+		c.Set("X-Request-Id", rq.id)
+		p := g.logProblem(c, asProblem(err))
+		_ = writeProblem(c, p)
+		g.finish(c, &rq)
+		return p.Type.Status
+	}
+}
+
+// beforeBody is what serve decides before it reads a body: the head, the
+// target, an own route's body limit, and for a proxied request the method,
+// the rule, the body policy and the token.
+func (g *Gateway) beforeBody(c *fiber.Ctx, rq *request) error {
+	err := g.admit(rq)
+	var path, query string
+	if err == nil {
+		path, query, err = g.target(rq)
+	}
+	if err == nil && !validFieldNames(rq.hdr) {
+		err = problem(ProblemBadRequest, "a header field name is not a token (RFC 9110, section 5.1)")
+	}
+	if err != nil {
+		rq.route = "invalid"
+		return err
+	}
+	rq.path, rq.query = path, query
+	if r, _ := g.routes.lookup(path); r != nil {
+		rq.route = r.name
+		if r.anyMethod == nil && rq.hdr.ContentLength() > g.cfg.Server.BodyLimit {
+			return problem(ProblemTooLarge, fmt.Sprintf("request body larger than %d bytes", g.cfg.Server.BodyLimit))
+		}
+		return nil // the route decides when it reads the body
+	}
+	method := c.Method()
+	if err := g.refuseMethod(method); err != nil {
+		return err
+	}
+	d := g.rules.Match(method, rq.host, rq.path)
+	if err := refuseBody(rq.hdr, d); err != nil {
+		return err
+	}
+	if _, out, err := g.judge(rq, d); err != nil {
+		out.counter(g.metrics).Inc()
+		return err
+	}
+	return nil
 }
 
 // serveAnyMethod lets the app serve every method. Fiber routes only the

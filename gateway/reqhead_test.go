@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // hostsRule puts a rule with hosts first: /hosted/** is public on
@@ -206,4 +207,82 @@ func TestMethodsBodiesAndOverridesOnBothPaths(t *testing.T) {
 			t.Errorf("TRACE with refuse_methods: []: %d", r.status)
 		}
 	})
+}
+
+// TestExpectContinueIsDecidedBeforeTheBody: a request with
+// "Expect: 100-continue" that will be refused gets its final answer at
+// once, without 100 Continue and without its body being read; one that
+// will pass gets 100 Continue, and the upstream its body.
+func TestExpectContinueIsDecidedBeforeTheBody(t *testing.T) {
+	fe := newFastEnv(t, nil)
+	for _, tc := range []struct {
+		name, head string
+		status     int
+		problem    string
+	}{
+		{"no token", "POST /api/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 401, "unauthenticated"},
+		{"missing role", "PUT /admin/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n", 403, "forbidden"},
+		{"denied", "POST /blocked/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n", 403, "denied"},
+		{"own route over the body limit", "POST /auth HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\nExpect: 100-continue\r\n\r\n", 413, "payload-too-large"},
+		{"GET with a body", "GET /api/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n", 400, "body-not-allowed"},
+		{"invalid Host", "POST /api/x HTTP/1.1\r\nHost: a:\r\n" + authz(fe.user) + "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n", 400, "invalid-host"},
+		{"allowed", "POST /api/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n", 100, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, addr := range []string{fe.fast, fe.slow} {
+				c := dial(t, addr)
+				_ = c.conn.SetDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.WriteString(c.conn, tc.head); err != nil {
+					t.Fatal(err)
+				}
+				// The body is not sent: a refusal must come without it.
+				res, err := http.ReadResponse(c.br, &http.Request{Method: "POST"})
+				if err != nil {
+					t.Fatalf("%s: no answer before the body: %v", addr, err)
+				}
+				body, _ := io.ReadAll(res.Body)
+				r := resp{status: res.StatusCode, header: res.Header, body: body}
+				if r.status != tc.status {
+					t.Fatalf("%s: status %d, want %d: %s", addr, r.status, tc.status, body)
+				}
+				if tc.problem != "" {
+					if typ := r.problemType(t); typ != tc.problem {
+						t.Fatalf("%s: problem %s, want %s", addr, typ, tc.problem)
+					}
+					continue
+				}
+				if _, err := io.WriteString(c.conn, "hello"); err != nil {
+					t.Fatal(err)
+				}
+				res, err = http.ReadResponse(c.br, nil)
+				if err != nil {
+					t.Fatalf("%s: after the body: %v", addr, err)
+				}
+				body, _ = io.ReadAll(res.Body)
+				if res.StatusCode != 200 || upstreamSaw(t, body).BodyBytes != 5 {
+					t.Fatalf("%s: %d %s", addr, res.StatusCode, body)
+				}
+			}
+		})
+	}
+}
+
+// TestDeclaredLengthOverTheLimitIsRefusedAtOnce: an own route answers 413
+// to a Content-Length over server.body_limit without waiting for the body.
+func TestDeclaredLengthOverTheLimitIsRefusedAtOnce(t *testing.T) {
+	fe := newFastEnv(t, nil)
+	for _, addr := range []string{fe.fast, fe.slow} {
+		c := dial(t, addr)
+		_ = c.conn.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.WriteString(c.conn, "POST /auth HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 99999999\r\n\r\n{"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(c.br, nil)
+		if err != nil {
+			t.Fatalf("%s: no answer: %v", addr, err)
+		}
+		if res.StatusCode != 413 {
+			t.Fatalf("%s: %d", addr, res.StatusCode)
+		}
+	}
 }
