@@ -64,3 +64,86 @@ func BenchmarkMatch(b *testing.B) {
 		})
 	}
 }
+
+// manyRules returns n rules, each a different resource, cycling through
+// the three pattern kinds and a methods list. shared puts them all under
+// one first segment ("/api/r7/**"), as one service with many endpoints
+// does; otherwise each has its own ("/s7/**"). probe is a path only the
+// last rule matches.
+func manyRules(n int, shared bool) (rs []config.Rule, probe string) {
+	rs = make([]config.Rule, n)
+	for i := range rs {
+		p := fmt.Sprintf("/s%d", i)
+		if shared {
+			p = fmt.Sprintf("/api/r%d", i)
+		}
+		switch i % 3 {
+		case 0:
+			rs[i] = config.Rule{Path: p + "/**", Policy: "authenticated"}
+			probe = p + "/x/y"
+		case 1:
+			rs[i] = config.Rule{Path: p + "/*", Methods: []string{"GET", "POST"}, Policy: "public"}
+			probe = p + "/x"
+		case 2:
+			rs[i] = config.Rule{Path: p, Policy: "deny"}
+			probe = p
+		}
+	}
+	return rs, probe
+}
+
+// BenchmarkMatchScale matches the last rule, and a path no rule matches,
+// in sets of 10, 1000 and 10,000 rules: the cost should not grow with the
+// count.
+func BenchmarkMatchScale(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		for _, shared := range []bool{true, false} {
+			rs, probe := manyRules(n, shared)
+			s := mustCompileQuiet(b, rs)
+			name := fmt.Sprintf("rules=%d/distinct", n)
+			if shared {
+				name = fmt.Sprintf("rules=%d/shared", n)
+			}
+			b.Run(name+"/last", func(b *testing.B) {
+				if d := s.Match("GET", "h", probe); d.Rule != n-1 {
+					b.Fatalf("Match(%q) = rule %d, want %d", probe, d.Rule, n-1)
+				}
+				b.ReportAllocs()
+				for b.Loop() {
+					s.Match("GET", "h", probe)
+				}
+			})
+			b.Run(name+"/none", func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					s.Match("GET", "h", "/api/nowhere/at/all")
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkCompileScale is the rules part of `authgate check` and of a
+// start: compiling, with the unreachable-rule analysis.
+func BenchmarkCompileScale(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		rs, _ := manyRules(n, true)
+		b.Run(fmt.Sprintf("rules=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := Compile(rs, "deny", nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func mustCompileQuiet(b *testing.B, rs []config.Rule) *Set {
+	b.Helper()
+	s, _, err := Compile(rs, "deny", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}

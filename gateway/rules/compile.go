@@ -39,13 +39,9 @@ func (p Problem) String() string {
 type Set struct {
 	rules []rule
 	def   Policy
-	// byFirst maps the first path segment that a rule's pattern names to
-	// the rules, in order, that can match a path starting with it: those
-	// naming it and those whose pattern starts with a wildcard.
-	byFirst map[string][]int32
-	// wildFirst are the rules whose pattern starts with a wildcard, for
-	// paths whose first segment no rule names.
-	wildFirst []int32
+	// trie holds the rules by the path segments of their patterns, so that
+	// matching a path looks only at the rules that can match it.
+	trie node
 }
 
 // rule is one compiled rule.
@@ -83,7 +79,6 @@ func Compile(rs []config.Rule, defaultPolicy string, upstreamNames map[string]bo
 		s.def = p
 	}
 
-	valid := make([]bool, len(rs))
 	for i, r := range rs {
 		at := fmt.Sprintf("rules[%d]", i)
 		n := len(probs)
@@ -150,13 +145,12 @@ func Compile(rs []config.Rule, defaultPolicy string, upstreamNames map[string]bo
 			bad(at+".upstream", "unknown upstream %q (not in upstreams.named)", r.Upstream)
 		}
 
-		valid[i] = !hasError(probs[n:])
-		if valid[i] {
-			s.warnUnreachable(i, valid, warn)
+		if !hasError(probs[n:]) { // the trie holds only valid rules
+			s.warnUnreachable(i, warn)
+			s.trie.add(&c.pat, int32(i))
 		}
 	}
 
-	s.index()
 	var errs []Problem
 	for _, p := range probs {
 		if !p.Warning {
@@ -210,37 +204,29 @@ func parseHost(h string) (host, msg string) {
 	return host, ""
 }
 
-// index fills byFirst and wildFirst.
-func (s *Set) index() {
-	s.byFirst = make(map[string][]int32)
-	for i := range s.rules {
-		if k, ok := s.rules[i].pat.firstSegment(); ok {
-			s.byFirst[k] = nil
-		}
-	}
-	for i := range s.rules {
-		k, ok := s.rules[i].pat.firstSegment()
-		if !ok {
-			s.wildFirst = append(s.wildFirst, int32(i))
-		}
-		for key := range s.byFirst {
-			if !ok || key == k {
-				s.byFirst[key] = append(s.byFirst[key], int32(i))
+// warnUnreachable warns when an earlier valid rule matches every request
+// rule j matches. The earlier valid rules are those in the trie; only those
+// on the trie's path to rule j's pattern can cover it, so that the check
+// costs the same for the last of 10,000 rules as for the second.
+func (s *Set) warnUnreachable(j int, warn func(path, msg string)) {
+	q := &s.rules[j]
+	first := int32(j)
+	s.trie.covering(&q.pat, func(list []int32) bool {
+		for _, i := range list {
+			if i >= first {
+				break
+			}
+			if s.rules[i].covers(q) {
+				first = i
+				break
 			}
 		}
-	}
-}
-
-// warnUnreachable warns when an earlier valid rule matches every request
-// rule j matches.
-func (s *Set) warnUnreachable(j int, valid []bool, warn func(path, msg string)) {
-	for i := 0; i < j; i++ {
-		if valid[i] && s.rules[i].covers(&s.rules[j]) {
-			warn(fmt.Sprintf("rules[%d]", j), fmt.Sprintf(
-				"unreachable: rules[%d] (%s) matches every request this rule (%s) matches",
-				i, s.rules[i].describe(), s.rules[j].describe()))
-			return
-		}
+		return first != 0
+	})
+	if int(first) < j {
+		warn(fmt.Sprintf("rules[%d]", j), fmt.Sprintf(
+			"unreachable: rules[%d] (%s) matches every request this rule (%s) matches",
+			first, s.rules[first].describe(), q.describe()))
 	}
 }
 

@@ -71,6 +71,10 @@
 // also matches HEAD, since upstreams answer HEAD with their GET handler.
 // Hosts match without the port, without a trailing dot and in any case.
 //
+// The rules are kept in a tree of path segments (trie.go): a request is
+// compared only with the rules whose pattern lies on its path, in rule
+// order, so the cost of Match does not grow with the number of rules.
+//
 // Compile reports every problem with the YAML path of the field
 // ("rules[2].methods[0]: invalid method \"G T\"") and warns about a rule
 // that an earlier rule makes unreachable (an earlier rule matching all of

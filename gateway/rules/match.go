@@ -16,19 +16,23 @@ func (s *Set) Match(method, host, path string) Decision {
 	}
 	m := methodBit(method)
 	host = hostOnly(host)
-	cand, ok := s.byFirst[firstSegment(path)]
-	if !ok {
-		cand = s.wildFirst
-	}
-	for _, i := range cand {
-		r := &s.rules[i]
-		if !r.allowsMethod(m, method) || !r.pat.match(path) {
-			continue
+	best := int32(len(s.rules)) // the first matching rule so far
+	s.trie.each(path, func(list []int32) bool {
+		for _, i := range list {
+			if i >= best {
+				break
+			}
+			r := &s.rules[i]
+			if !r.allowsMethod(m, method) || r.hosts != nil && !hostIn(host, r.hosts) {
+				continue
+			}
+			best = i
+			break
 		}
-		if r.hosts != nil && !hostIn(host, r.hosts) {
-			continue
-		}
-		return r.dec
+		return best != 0
+	})
+	if int(best) < len(s.rules) {
+		return s.rules[best].dec
 	}
 	return Decision{Rule: -1, Policy: s.def}
 }

@@ -166,12 +166,15 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// linearMatch is Match without the first-segment index: the reference.
+// linearMatch is the matcher before the trie: every rule in order, the
+// first whose pattern, methods and hosts match decides (it also had an index
+// by first segment, which only skipped rules that could not match). It is
+// the oracle the trie is checked against (FuzzTrieMatchesLinear).
 func (s *Set) linearMatch(method, host, path string) Decision {
 	p, m, h := trimSlash(path), methodBit(method), hostOnly(host)
 	for i := range s.rules {
 		r := &s.rules[i]
-		if r.methods&m != 0 && r.pat.match(p) && (r.hosts == nil || hostIn(h, r.hosts)) {
+		if r.allowsMethod(m, method) && r.pat.match(p) && (r.hosts == nil || hostIn(h, r.hosts)) {
 			return r.dec
 		}
 	}

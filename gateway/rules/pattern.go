@@ -43,26 +43,6 @@ func (pt *pattern) match(p string) bool {
 	}
 }
 
-// firstSegment returns the first segment of every path the pattern
-// matches ("" for the exact pattern "/"); ok is false for "/*" and "/**",
-// which match any first segment.
-func (pt *pattern) firstSegment() (seg string, ok bool) {
-	if pt.lit == "" {
-		return "", false
-	}
-	return firstSegment(pt.lit), true
-}
-
-// firstSegment returns the first segment of the path p: "a" for "/a/b",
-// "" for "/".
-func firstSegment(p string) string {
-	p = p[1:]
-	if i := strings.IndexByte(p, '/'); i >= 0 {
-		return p[:i]
-	}
-	return p
-}
-
 // covers reports whether every path that q matches, pt matches too.
 func (pt *pattern) covers(q *pattern) bool {
 	if q.kind == kindExact { // q matches q.lit (and q.lit + "/") only
