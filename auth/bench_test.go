@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -99,5 +100,58 @@ func BenchmarkHash(b *testing.B) {
 		if _, err := h.Hash(ctx, "correct horse battery staple"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// heapAfter returns the live heap growth, in bytes, that build leaves
+// behind (what it returns is kept alive until measured).
+func heapAfter(build func() any) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	keep := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(keep)
+	return after.HeapAlloc - before.HeapAlloc
+}
+
+// BenchmarkMemoryPer100k reports what one instance holds in memory for
+// 100,000 active sessions (one cached access token each: EdDSA, a
+// two-role user) and for 100,000 revocations. Sessions themselves live in
+// the store, not in the instance.
+func BenchmarkMemoryPer100k(b *testing.B) {
+	const n = 100_000
+	tk, _ := benchTokens(b, AlgEdDSA)
+	toks := make([]string, n)
+	for i := range toks {
+		sid, _ := randomID()
+		tok, _, err := tk.Issue("0192f6a0-7c1e-7b3a-9d4e-1a2b3c4d5e6f", sid, "alice", "alice@example.com", []string{"user", "admin"}, false, testNow)
+		if err != nil {
+			b.Fatal(err)
+		}
+		toks[i] = tok
+	}
+	for b.Loop() {
+		cache := heapAfter(func() any {
+			v := NewVerifier(tk, nil, 2*n)
+			for _, tok := range toks {
+				if _, err := v.Authenticate(tok, testNow); err != nil {
+					b.Fatal(err)
+				}
+			}
+			return v
+		})
+		revs := heapAfter(func() any {
+			r := NewRevocations()
+			until := time.Now().Add(time.Hour)
+			for range n {
+				sid, _ := randomID()
+				r.Add(sid, until)
+			}
+			return r
+		})
+		b.ReportMetric(float64(cache)/(1<<20), "MiB/100k-sessions")
+		b.ReportMetric(float64(revs)/(1<<20), "MiB/100k-revocations")
 	}
 }

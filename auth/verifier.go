@@ -19,9 +19,12 @@ type RevokedChecker interface {
 
 // Gate decides whether this instance may accept tokens at all: it is in
 // step with the revocation feed, and the token was issued in the store's
-// current epoch (package lease implements it). Admit must not allocate.
+// current epoch (package lease implements it). now is the time the
+// request is judged at, from time.Now: its monotonic reading is what a
+// lease is measured with, so the hot path reads the clock only once.
+// Admit must not allocate.
 type Gate interface {
-	Admit(epoch string) error
+	Admit(epoch string, now time.Time) error
 }
 
 // ErrNotInStep: this instance cannot currently prove that it has applied
@@ -104,7 +107,7 @@ func (v *Verifier) Authenticate(token string, now time.Time) (*Claims, error) {
 			if nowNano >= e.expires {
 				return nil, errCachedExpired
 			}
-			return v.checkRevoked(e.claims)
+			return v.checkRevoked(e.claims, now)
 		}
 	}
 
@@ -119,16 +122,16 @@ func (v *Verifier) Authenticate(token string, now time.Time) (*Claims, error) {
 	if shard != nil {
 		shard.put(strings.Clone(token), e, v.perShard, nowNano)
 	}
-	return v.checkRevoked(c)
+	return v.checkRevoked(c, now)
 }
 
 // SetGate makes Authenticate ask g before accepting any token (nil: no
 // gate). Call it before serving.
 func (v *Verifier) SetGate(g Gate) { v.gate = g }
 
-func (v *Verifier) checkRevoked(c *Claims) (*Claims, error) {
+func (v *Verifier) checkRevoked(c *Claims, now time.Time) (*Claims, error) {
 	if v.gate != nil {
-		if err := v.gate.Admit(c.Epoch); err != nil {
+		if err := v.gate.Admit(c.Epoch, now); err != nil {
 			return nil, err
 		}
 	}

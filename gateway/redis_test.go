@@ -14,7 +14,7 @@ import (
 
 // redisEnvs starts n gateways sharing one real Redis (database 15, a fresh
 // key prefix deleted afterwards), as instances behind a load balancer do.
-func redisEnvs(t *testing.T, n int, edit func(string) string) []*testEnv {
+func redisEnvs(t testing.TB, n int, edit func(string) string) []*testEnv {
 	t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379", DB: 15, DialTimeout: time.Second})
 	t.Cleanup(func() { _ = c.Close() })

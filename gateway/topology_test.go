@@ -25,7 +25,7 @@ func quoted(addrs []string) string {
 // closed, counting what happened.
 type load struct {
 	ok, unavailable, other5xx, stale atomic.Int64
-	firstOther                     atomic.Value
+	firstOther                       atomic.Value
 }
 
 func (l *load) count(r resp) bool {

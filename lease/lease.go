@@ -133,11 +133,12 @@ func New(b Backend, rev *auth.Revocations, id string, log *slog.Logger) *Lease {
 	return l
 }
 
-// Admit reports whether a token of epoch may be accepted now: nil,
-// auth.ErrNotInStep when the lease ran out, ErrStaleEpoch for a token of
-// another epoch. It does not allocate.
-func (l *Lease) Admit(epoch string) error {
-	if mono() >= l.deadline.Load() {
+// Admit reports whether a token of epoch may be accepted at now (from
+// time.Now; its monotonic reading is used): nil, auth.ErrNotInStep when
+// the lease ran out, ErrStaleEpoch for a token of another epoch. It does
+// not allocate.
+func (l *Lease) Admit(epoch string, now time.Time) error {
+	if int64(now.Sub(base)) >= l.deadline.Load() {
 		return auth.ErrNotInStep
 	}
 	if cur := l.epoch.Load(); cur == nil || *cur != epoch {

@@ -75,7 +75,7 @@ func NewLocal(st store.Store, rev *auth.Revocations, log *slog.Logger) *Local {
 }
 
 // Admit accepts tokens of the store's epoch.
-func (l *Local) Admit(epoch string) error {
+func (l *Local) Admit(epoch string, _ time.Time) error {
 	if epoch != l.epoch {
 		return ErrStaleEpoch
 	}

@@ -22,6 +22,7 @@ import (
 	"authgate/audit"
 	"authgate/auth"
 	"authgate/config"
+	"authgate/lease"
 	"authgate/store"
 	"authgate/store/boltstore"
 	"authgate/store/redisstore"
@@ -208,6 +209,11 @@ func Open(ctx context.Context, cfg *config.Config, wait time.Duration) (*account
 		st = bs
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if b, ok := st.(lease.Backend); ok {
+		// A revocation returns only once every gateway has applied it or
+		// lost its lease (package lease), as it does from a gateway.
+		st = lease.New(b, auth.NewRevocations(), "", quiet).Store(st)
+	}
 	// The changes go to the configured audit file like the gateway's; an
 	// audit log on stdout or stderr is the gateway's stream, not this
 	// command's output, so the command writes its events to stderr.
