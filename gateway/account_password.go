@@ -48,4 +48,3 @@ func (g *Gateway) resetForm(c *fiber.Ctx, _ *request) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 	return c.SendString(b.String())
 }
-

@@ -41,6 +41,9 @@ type routeTable struct {
 	exact  map[string]*route
 	prefix string // e.g. "/auth/users/"
 	byID   *route
+	// pages serves every path under pagesPrefix (browser.path + "/").
+	pagesPrefix string
+	pages       *route
 }
 
 func (t *routeTable) add(path, name string, h map[string]handler) {
@@ -70,6 +73,9 @@ func sortedMethods(ms []string) []string {
 func (t *routeTable) lookup(path string) (*route, string) {
 	if r, ok := t.exact[path]; ok {
 		return r, ""
+	}
+	if t.pages != nil && strings.HasPrefix(path, t.pagesPrefix) {
+		return t.pages, path[len(t.pagesPrefix):]
 	}
 	if t.byID != nil && strings.HasPrefix(path, t.prefix) {
 		id := path[len(t.prefix):]
@@ -274,8 +280,12 @@ func (g *Gateway) serve(c *fiber.Ctx) (err error) {
 		}
 		if err != nil {
 			p := asProblem(err)
-			g.logProblem(c, p)
-			err = writeProblem(c, p)
+			if rq.route == "proxy" && g.signInRedirect(c, c.Method(), rq.hdr, p, returnTarget(&rq)) {
+				err = nil
+			} else {
+				g.logProblem(c, p)
+				err = writeProblem(c, p)
+			}
 		}
 		g.finish(c, &rq)
 	}()
@@ -292,6 +302,9 @@ func (g *Gateway) serve(c *fiber.Ctx) (err error) {
 		return perr
 	}
 	rq.path, rq.query = path, query
+	if g.cfg.Transport.Cookies.Enabled {
+		g.autoRefresh(c, &rq)
+	}
 	if r, id := g.routes.lookup(path); r != nil {
 		rq.route = r.name
 		return g.serveOwnCopy(c, &rq, r, id)
@@ -379,13 +392,19 @@ func (g *Gateway) target(rq *request) (string, string, error) {
 }
 
 func (g *Gateway) serveOwn(c *fiber.Ctx, rq *request, r *route, id string) error {
-	if r.anyMethod != nil {
-		return r.anyMethod(c, rq)
-	}
 	if g.audited {
 		c.SetUserContext(audit.WithRequest(c.UserContext(), audit.Request{
 			ClientIP: rq.clientIP, UserAgent: string(rq.hdr.UserAgent()), RequestID: rq.id,
 		}))
+	}
+	if r.anyMethod != nil {
+		if id != "" {
+			c.Locals(localID, id)
+		}
+		return r.anyMethod(c, rq)
+	}
+	if g.ownCrossSite(rq, r) {
+		return csrfRefused()
 	}
 	h, ok := r.methods[c.Method()]
 	if !ok && c.Method() == fiber.MethodHead {

@@ -28,8 +28,8 @@ func (g *Gateway) bearer(hdr *fasthttp.RequestHeader) string {
 			return strings.TrimSpace(utils.UnsafeString(h[7:]))
 		}
 	}
-	if ck := g.cfg.Transport.Cookies; ck.Enabled {
-		if v := hdr.Cookie(ck.AccessName); len(v) > 0 {
+	if g.cfg.Transport.Cookies.Enabled {
+		if v := hdr.Cookie(g.jar(hdr).access); len(v) > 0 {
 			return utils.UnsafeString(v)
 		}
 	}

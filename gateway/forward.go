@@ -27,6 +27,13 @@ func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
 	if err != nil {
 		return err
 	}
+	if claims != nil && g.proxyCrossSite(rq, d, rq.host) {
+		if d.Policy == rules.PolicyPublic {
+			claims = nil // served as to anybody, without the identity
+		} else {
+			return csrfRefused()
+		}
+	}
 	px := g.proxies[d.Upstream]
 	req := g.proxyHeaders(rq, claims, nil)
 	err = px.Forward(c, &req)
@@ -79,8 +86,12 @@ func (g *Gateway) proxyHeaders(rq *request, claims *auth.Claims, ids []proxy.Hea
 		ForwardedHost:     g.forwardedHost(rq),
 		RequestID:         rq.id,
 	}
-	if g.cfg.Transport.Cookies.Enabled && !g.cfg.IdentityHeaders.ForwardToken {
-		req.AccessCookie = g.cfg.Transport.Cookies.AccessName
+	if g.cfg.Transport.Cookies.Enabled {
+		jar := g.jar(rq.hdr)
+		if !g.cfg.IdentityHeaders.ForwardToken {
+			req.AccessCookie = jar.access
+		}
+		req.RefreshCookie = jar.refresh
 	}
 	if claims != nil {
 		req.Identity = g.identity(claims, ids)
@@ -177,10 +188,21 @@ func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
 		return &Problem{Type: ProblemInvalidPath, Detail: err.Error(), Err: err}
 	}
 	rq.path = path
-	d := g.rules.Match(strings.ToUpper(method), host, path)
+	method = strings.ToUpper(method)
+	d := g.rules.Match(method, host, path)
 	claims, err := g.decide(rq, d)
 	if err != nil {
+		if p := asProblem(err); forwardedFamily(h) && g.signInRedirect(c, method, h, p, string(uri)) {
+			return nil
+		}
 		return err
+	}
+	if claims != nil && unsafeMethod([]byte(method)) && g.proxyCrossSite(rq, d, host) {
+		if d.Policy == rules.PolicyPublic {
+			claims = nil
+		} else {
+			return csrfRefused()
+		}
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	if claims != nil {
@@ -219,4 +241,46 @@ func originalRequest(h *fasthttp.RequestHeader) (method string, uri []byte, err 
 		return "", nil, problem(ProblemBadRequest, "send the original method as X-Original-Method (nginx) or X-Forwarded-Method (Traefik, Caddy)")
 	}
 	return method, uri, nil
+}
+
+// forwardedFamily reports whether a forward-auth request came from Traefik
+// or Caddy (X-Forwarded-Uri), which pass a 302 on to the client; nginx's
+// auth_request (X-Original-URI) accepts only 2xx, 401 and 403, so nginx
+// gets the 401 and its error_page sends the person to sign in.
+func forwardedFamily(h *fasthttp.RequestHeader) bool {
+	return len(h.Peek("X-Forwarded-Uri")) > 0
+}
+
+// proxyCrossSite reports whether a state-changing request authenticated by
+// the session cookie comes from another site, where the rule keeps the
+// CSRF check (rules[].csrf) and transport.cookies.csrf is on.
+func (g *Gateway) proxyCrossSite(rq *request, d rules.Decision, host string) bool {
+	if !g.csrfOn() || !g.cookieAuthenticated(rq.hdr) {
+		return false
+	}
+	if rq.route == "verify" {
+		// the original method was checked by the caller
+	} else if !unsafeMethod(rq.hdr.Method()) {
+		return false
+	}
+	if d.Rule >= 0 && d.Rule < len(g.cfg.Rules) {
+		if c := g.cfg.Rules[d.Rule].CSRF; c != nil && !*c {
+			return false
+		}
+	}
+	return g.crossSite(rq.hdr, host)
+}
+
+// ownCrossSite reports whether a request to an own route must be refused
+// as cross-site: a state-changing request carried by the session cookie, or
+// a login from another site (login CSRF: it would sign the browser in to
+// somebody else's account).
+func (g *Gateway) ownCrossSite(rq *request, r *route) bool {
+	if !g.csrfOn() || !g.cfg.Transport.Cookies.Enabled || !unsafeMethod(rq.hdr.Method()) {
+		return false
+	}
+	if r.name != "login" && !g.cookieAuthenticated(rq.hdr) {
+		return false
+	}
+	return g.crossSite(rq.hdr, rq.host)
 }

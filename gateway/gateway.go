@@ -24,6 +24,8 @@ import (
 	"authgate/gateway/proxy"
 	"authgate/gateway/rules"
 	"authgate/lease"
+	"authgate/pages"
+	"authgate/returnto"
 	"authgate/store"
 )
 
@@ -61,6 +63,12 @@ type Gateway struct {
 	acct     *account.Service
 	// audited: own routes put the request's audit details in its context.
 	audited bool
+	returns *returnto.Policy // allowed return addresses (and CSRF origins)
+	pages   *pages.Pages     // nil: browser.enabled is off
+	jars    cookieJars
+	// refreshes shares one session renewal among a browser's parallel
+	// requests (autoRefresh).
+	refreshes refreshGroup
 
 	// idNames are the identity header names (user id, name, email,
 	// roles) in canonical case.
@@ -136,6 +144,10 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 		Audit: o.Audit,
 	}); err != nil {
 		return nil, err
+	}
+	g.jars = newCookieJars(cfg.Transport.Cookies)
+	if err := g.buildBrowser(); err != nil {
+		return nil, fmt.Errorf("browser: %w", err)
 	}
 	g.routes = g.ownRoutes()
 	g.app = g.newApp()

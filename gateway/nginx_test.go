@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -51,4 +54,41 @@ func TestNginxForwardAuth(t *testing.T) {
 	e := newEnv(t, forwardAuthConfig)
 	addr := startNginx(t, e.addr(), up.addr())
 	checkForwardAuth(t, e, proxyUnderTest{addr: addr, badRequest: 500}, up)
+}
+
+// TestNginxSendsBrowsersToSignIn: through examples/nginx.conf, a browser
+// navigation without a session is sent to authgate's sign-in page with the
+// original URL (query included) to return to, the page is reachable
+// through nginx, and an API client still gets the 401 document.
+func TestNginxSendsBrowsersToSignIn(t *testing.T) {
+	up := newCountingUpstream(t)
+	e := newEnv(t, func(y string) string { return forwardAuthConfig(y) + browserOn })
+	addr := startNginx(t, e.addr(), up.addr())
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	get := func(target string, h ...string) *http.Response {
+		req, _ := http.NewRequest("GET", "http://"+addr+target, nil)
+		for i := 0; i+1 < len(h); i += 2 {
+			req.Header.Set(h[i], h[i+1])
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		_, _ = io.ReadAll(res.Body)
+		return res
+	}
+	res := get("/api/x?a=1&b=2", "Sec-Fetch-Mode", "navigate", "Accept", "text/html")
+	if want := "/auth/ui/sign-in?return_to=%2Fapi%2Fx%3Fa%3D1%26b%3D2"; res.StatusCode != 302 || res.Header.Get("Location") != want {
+		t.Fatalf("navigation: %d %q, want 302 %q", res.StatusCode, res.Header.Get("Location"), want)
+	}
+	if res := get(res.Header.Get("Location"), "Sec-Fetch-Mode", "navigate"); res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("sign-in page through nginx: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if res := get("/api/x", "Accept", "application/json"); res.StatusCode != 401 || res.Header.Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("API client: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
+	}
+	if n := up.hits.Load(); n != 0 {
+		t.Errorf("the upstream was reached %d times", n)
+	}
 }

@@ -57,6 +57,7 @@ var (
 	ProblemUpstreamUnavailable = ProblemType{"upstream-unavailable", "Upstream unavailable", fiber.StatusBadGateway}
 	ProblemStoreUnavailable    = ProblemType{"store-unavailable", "Store unavailable", fiber.StatusServiceUnavailable}
 	ProblemUpstreamTimeout     = ProblemType{"upstream-timeout", "Upstream timed out", fiber.StatusGatewayTimeout}
+	ProblemCrossSite           = ProblemType{"cross-site-request", "Cross-site request refused", fiber.StatusForbidden}
 )
 
 // Catalogue lists every problem type, for docs/errors.md and its test.
@@ -68,7 +69,7 @@ var Catalogue = []ProblemType{
 	ProblemForbidden, ProblemDenied, ProblemPasswordChange, ProblemEmailNotVerified,
 	ProblemRegistrationOff, ProblemNotFound, ProblemMethodNotAllowed, ProblemTooLarge, ProblemHeadersTooLarge, ProblemRequestTimeout,
 	ProblemUnsupportedMedia, ProblemRateLimited, ProblemLocked, ProblemInternal,
-	ProblemUpstreamUnavailable, ProblemStoreUnavailable, ProblemUpstreamTimeout,
+	ProblemUpstreamUnavailable, ProblemStoreUnavailable, ProblemUpstreamTimeout, ProblemCrossSite,
 }
 
 // Problem is an error that is answered as an RFC 9457 problem document.

@@ -29,6 +29,10 @@ func (g *Gateway) ownRoutes() routeTable {
 	}
 	t.exact[r.Verify] = &route{name: "verify", anyMethod: g.verify}
 	g.accountRoutes(&t)
+	if g.pages != nil {
+		t.pagesPrefix = g.cfg.Browser.Path + "/"
+		t.pages = &route{name: "page", anyMethod: g.servePage}
+	}
 	return t
 }
 
@@ -47,10 +51,8 @@ type tokenResponse struct {
 
 // sendPair answers a login or refresh, setting cookies when enabled.
 func (g *Gateway) sendPair(c *fiber.Ctx, p auth.Pair) error {
-	if ck := g.cfg.Transport.Cookies; ck.Enabled {
-		now := g.now()
-		g.setCookie(c, ck.AccessName, p.AccessToken, now.Add(time.Duration(p.ExpiresIn)*time.Second), "/")
-		g.setCookie(c, ck.RefreshName, p.RefreshToken, p.RefreshExpiresAt, g.cfg.Routes.Refresh)
+	if g.cfg.Transport.Cookies.Enabled {
+		g.SetSession(c, p)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(tokenResponse{
@@ -62,24 +64,9 @@ func (g *Gateway) sendPair(c *fiber.Ctx, p auth.Pair) error {
 	})
 }
 
-func (g *Gateway) setCookie(c *fiber.Ctx, name, value string, exp time.Time, path string) {
-	ck := g.cfg.Transport.Cookies
-	c.Cookie(&fiber.Cookie{
-		Name:     name,
-		Value:    value,
-		Path:     path,
-		Domain:   ck.Domain,
-		Expires:  exp,
-		Secure:   ck.Secure == nil || *ck.Secure,
-		HTTPOnly: true,
-		SameSite: ck.SameSite,
-	})
-}
-
 func (g *Gateway) clearCookies(c *fiber.Ctx) {
-	if ck := g.cfg.Transport.Cookies; ck.Enabled {
-		g.setCookie(c, ck.AccessName, "", time.Unix(0, 0), "/")
-		g.setCookie(c, ck.RefreshName, "", time.Unix(0, 0), g.cfg.Routes.Refresh)
+	if g.cfg.Transport.Cookies.Enabled {
+		g.ClearSession(c)
 	}
 }
 
@@ -132,8 +119,8 @@ func (g *Gateway) refresh(c *fiber.Ctx, rq *request) error {
 	var in refreshRequest
 	ck := g.cfg.Transport.Cookies
 	switch {
-	case ck.Enabled && len(c.Request().Header.Cookie(ck.RefreshName)) > 0 && c.Request().Header.ContentLength() <= 0:
-		in.RefreshToken = string(c.Request().Header.Cookie(ck.RefreshName))
+	case ck.Enabled && len(c.Request().Header.Cookie(g.jar(rq.hdr).refresh)) > 0 && c.Request().Header.ContentLength() <= 0:
+		in.RefreshToken = string(c.Request().Header.Cookie(g.jar(rq.hdr).refresh))
 	case mediaType(c) == fiber.MIMEApplicationForm:
 		form, err := g.decodeForm(c)
 		if err != nil {

@@ -185,10 +185,10 @@ func isIdentityField(key []byte, r *Request) bool {
 }
 
 // appendCookiesWithout appends to dst the cookie-string v without every
-// cookie named name, read as backends read it: pairs split at ';', the name
+// cookie named name or name2 ("" names none), read as backends read it: pairs split at ';', the name
 // before the first '=' with white space trimmed, a pair without '=' taken as
 // a name. The rest is kept as it was.
-func appendCookiesWithout(dst, v []byte, name string) []byte {
+func appendCookiesWithout(dst, v []byte, name, name2 string) []byte {
 	for len(v) > 0 {
 		var pair []byte
 		if i := indexByte(v, ';'); i >= 0 {
@@ -201,7 +201,7 @@ func appendCookiesWithout(dst, v []byte, name string) []byte {
 		if i := indexByte(pair, '='); i >= 0 {
 			n = trimOWS(pair[:i])
 		}
-		if len(pair) == 0 || string(n) == name {
+		if len(pair) == 0 || (name != "" && string(n) == name) || (name2 != "" && string(n) == name2) {
 			continue
 		}
 		if len(dst) > 0 {
@@ -236,7 +236,11 @@ func dropRequestField(key []byte, r *Request, tokens [][]byte) bool {
 func eachClientField(src *fasthttp.RequestHeader, r *Request, s *scratch, f func(k, v []byte)) {
 	s.badName = nil
 	s.tokens = connectionTokens(s.tokens[:0], src.All())
-	dropCookie := !r.KeepAuthorization && r.AccessCookie != ""
+	access := r.AccessCookie
+	if r.KeepAuthorization {
+		access = ""
+	}
+	dropCookie := access != "" || r.RefreshCookie != ""
 	for k, v := range src.All() {
 		if !ValidFieldName(k) {
 			s.badName = k
@@ -246,7 +250,7 @@ func eachClientField(src *fasthttp.RequestHeader, r *Request, s *scratch, f func
 			continue
 		}
 		if dropCookie && sameField(k, "Cookie") {
-			s.cookie = appendCookiesWithout(s.cookie[:0], v, r.AccessCookie)
+			s.cookie = appendCookiesWithout(s.cookie[:0], v, access, r.RefreshCookie)
 			if len(s.cookie) == 0 {
 				continue
 			}

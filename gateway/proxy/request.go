@@ -33,6 +33,10 @@ type Request struct {
 	KeepAuthorization bool
 	// AccessCookie names the cookie carrying the access token; "" for none.
 	AccessCookie string
+	// RefreshCookie names the cookie carrying the refresh token; "" for
+	// none. It is removed from Cookie always: a refresh token is authgate's
+	// alone, whatever KeepAuthorization says.
+	RefreshCookie string
 	// ForwardedFor is the X-Forwarded-For value to send; the caller decides
 	// whether the client's list was from a trusted proxy. "" sends none.
 	ForwardedFor string
