@@ -287,6 +287,11 @@ func (g *Gateway) serve(c *fiber.Ctx) (err error) {
 				err = writeProblem(c, p)
 			}
 		}
+		if g.draining.Load() {
+			// Shutting down: this connection ends after this answer, and
+			// the client must not send another request on it.
+			fctx.SetConnectionClose()
+		}
 		g.finish(c, &rq)
 	}()
 	perr := g.admit(&rq)

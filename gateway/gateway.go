@@ -81,6 +81,9 @@ type Gateway struct {
 
 	routes routeTable
 	fast   atomic.Pointer[fastpath.Server] // nil: the Fiber app serves everything
+	// draining is set when Serve starts shutting down: the Fiber app's
+	// answers then say Connection: close, as the fast path's do.
+	draining atomic.Bool
 	app    *fiber.App
 	admin  *fiber.App
 }
@@ -251,6 +254,7 @@ func (g *Gateway) Serve(ctx context.Context, ln, adminLn net.Listener) error {
 	case <-ctx.Done():
 	}
 	g.log.Info("shutting down", "drain_timeout", g.cfg.Server.ShutdownTimeout.String())
+	g.draining.Store(true)
 	var errs []error
 	if fast != nil {
 		// First the loops, which may still hand connections to the app.

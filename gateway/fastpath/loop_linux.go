@@ -199,11 +199,25 @@ func (l *loop) shutdown() bool {
 		return true
 	}
 	for _, c := range l.conns.all() {
-		if c.ex == nil && len(c.out) == 0 {
-			l.close(c)
+		if c.ex != nil || len(c.out) > 0 {
+			continue // in flight: closed after its response
 		}
+		if c.kind == kindClient && pending(c.fd) {
+			// A request arrived before the loop saw it: serve it rather
+			// than close a socket with unread bytes, which resets it.
+			l.readRequest(c)
+			continue
+		}
+		l.close(c)
 	}
 	return l.conns.n == 0
+}
+
+// pending reports whether bytes wait to be read on fd.
+func pending(fd int) bool {
+	var b [1]byte
+	n, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err == nil && n > 0
 }
 
 // stopAll closes every connection, aborting what is in flight.
@@ -227,7 +241,7 @@ func (l *loop) accept() {
 			if err == unix.ECONNABORTED || err == unix.EINTR {
 				continue
 			}
-			if err != unix.EAGAIN {
+			if err != unix.EAGAIN && !l.s.closing.Load() { // EINVAL once Shutdown stopped the listener
 				l.s.o.Logger.Warn("fast path: accept", "err", err)
 			}
 			return
@@ -639,6 +653,9 @@ func (l *loop) readResponse(u *conn) {
 	l.out.DisableNormalizing() // the names come from l.rh, normalized by its parse
 	l.out.Set("X-Request-Id", ex.ID)
 	proxy.CopyResponseHeader(&l.out, &l.rh)
+	if l.s.closing.Load() {
+		l.out.SetConnectionClose() // the connection ends after this response
+	}
 	if cl := l.rh.ContentLength(); cl >= 0 {
 		l.out.SetContentLength(cl)
 	}
@@ -690,6 +707,9 @@ func (l *loop) problem(ex *Exchange, timedOut bool, err error) {
 	resp := fasthttp.AcquireResponse()
 	l.s.o.Handler.Problem(ex, timedOut, err, resp)
 	resp.Header.SetContentLength(len(resp.Body()))
+	if l.s.closing.Load() {
+		resp.Header.SetConnectionClose()
+	}
 	wb := resp.Header.AppendBytes(l.wbuf[:0])
 	if !ex.head {
 		wb = append(wb, resp.Body()...)

@@ -145,12 +145,20 @@ func (s *Server) Serve() error {
 	return errors.Join(errs...)
 }
 
-// Shutdown stops accepting, lets the requests in flight finish (closing
-// their connections after the response), closes idle connections and waits
+// Shutdown stops accepting, lets the requests in flight finish (their
+// responses say Connection: close, and their connections are closed after
+// them), serves a request already waiting on an idle connection the same
+// way, closes the other idle connections and waits
 // until all is done or ctx ends; then it closes what is left. The handoff
 // listener is closed by the Fiber app's own shutdown.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
+	// Stop listening at once: shutdown(2) on a listening socket (all its
+	// descriptors, the Fiber app's too) makes the kernel refuse new
+	// connections instead of completing them into a backlog that nobody
+	// accepts any more and that is reset when the socket is closed, after
+	// the drain. Removing it from the loops' epoll sets alone did that.
+	_ = unix.Shutdown(s.lfd, unix.SHUT_RD)
 	s.wake()
 	select {
 	case <-s.stopped:
