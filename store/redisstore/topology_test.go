@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -79,4 +80,38 @@ func TestCrossSlotIsRefusedByTheTestCluster(t *testing.T) {
 func TestContractThroughRedisSentinel(t *testing.T) {
 	s := redistest.StartSentinel(t)
 	topologyContract(t, config.Redis{Sentinel: config.Sentinel{Master: s.Master, Addrs: s.Addrs()}})
+}
+
+// BenchmarkRevokeWait measures what WAIT (the revocation acknowledged by
+// the replica before the logout answers) would add to a revocation, on a
+// private primary with one replica on loopback.
+func BenchmarkRevokeWait(b *testing.B) {
+	primary := redistest.Start(b)
+	redistest.Start(b, "--replicaof", "127.0.0.1", fmt.Sprint(primary.Port))
+	c := redis.NewClient(&redis.Options{Addr: primary.Addr()})
+	s := New(c, "authgate-bench:")
+	defer s.Close()
+	ctx := context.Background()
+	until := time.Now().Add(time.Hour)
+	for _, wait := range []bool{false, true} {
+		b.Run(fmt.Sprintf("wait=%v", wait), func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				if !wait {
+					if _, err := s.Revoke(ctx, fmt.Sprint("sid", i), until); err != nil {
+						b.Fatal(err)
+					}
+					continue
+				}
+				// WAIT counts the writes of its own connection: one pipeline.
+				_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+					revokeScript.Eval(ctx, p, s.revKeys(), newEpoch(), fmt.Sprint("sid", i), until.UnixMilli(), s.revocationsChannel())
+					p.Do(ctx, "WAIT", 1, 1000)
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
