@@ -26,7 +26,7 @@ import (
 // the fast path must relay exactly like the Fiber app: other statuses, no
 // body, a large body, chunked, server-sent events, hop-by-hop fields, a
 // stall, a body cut short.
-func scriptedUpstream(t *testing.T) (*httptest.Server, chan struct{}) {
+func scriptedUpstream(t testing.TB) (*httptest.Server, chan struct{}) {
 	t.Helper()
 	release := make(chan struct{})
 	mux := http.NewServeMux()
@@ -151,7 +151,7 @@ type fastEnv struct {
 	stop       func() error
 }
 
-func newFastEnv(t *testing.T, edit func(string) string) *fastEnv {
+func newFastEnv(t testing.TB, edit func(string) string) *fastEnv {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Skip("the fast path runs on Linux only")
@@ -176,7 +176,7 @@ func newFastEnv(t *testing.T, edit func(string) string) *fastEnv {
 
 // serveFast serves e through Serve, the fast path on, on a loopback port.
 // stop cancels Serve and returns its error.
-func serveFast(t *testing.T, e *testEnv) (addr string, stop func() error) {
+func serveFast(t testing.TB, e *testEnv) (addr string, stop func() error) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
