@@ -91,6 +91,50 @@ func BenchmarkAuthenticateCached(b *testing.B) {
 	})
 }
 
+// BenchmarkAuthenticateMiss cycles through 10,000 distinct tokens with a
+// cache of 1000: nearly every call is a miss and pays the signature check,
+// per algorithm. It also reports the heap a cached token takes, for sizing
+// tokens.cache_size.
+func BenchmarkAuthenticateMiss(b *testing.B) {
+	for _, alg := range benchAlgs {
+		b.Run(alg, func(b *testing.B) {
+			tk, _ := benchTokens(b, alg)
+			toks := make([]string, 10000)
+			for i := range toks {
+				tok, _, err := tk.Issue("0192f6a0-7c1e-7b3a-9d4e-1a2b3c4d5e6f", fmt.Sprintf("sid-%06d-AbC-_123xyz", i), "alice", "alice@example.com", []string{"user", "admin"}, false, testNow)
+				if err != nil {
+					b.Fatal(err)
+				}
+				toks[i] = tok
+			}
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			full := NewVerifier(tk, nil, len(toks))
+			for _, tok := range toks {
+				if _, err := full.Authenticate(tok, testNow); err != nil {
+					b.Fatal(err)
+				}
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			perToken := float64(after.HeapAlloc-before.HeapAlloc) / float64(len(toks))
+			runtime.KeepAlive(full)
+
+			v := NewVerifier(tk, nil, 1000)
+			i := 0
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Authenticate(toks[i%len(toks)], testNow); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(perToken, "B/cached-token") // after b.Loop, which clears metrics
+		})
+	}
+}
+
 func BenchmarkHash(b *testing.B) {
 	// The configured defaults: argon2id m=19456 KiB, t=2, p=1.
 	h := NewHasher(config.Passwords{Memory: 19456, Iterations: 2, Parallelism: 1, MaxConcurrent: 4, MaxLength: 128})
