@@ -2,8 +2,11 @@ package redisstore
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -11,13 +14,48 @@ import (
 	"authgate/store"
 )
 
-// consumeOwnerScript: KEYS the user's live-token key; ARGV hash. It deletes
-// the key and answers 1 when it names this hash, else answers 0.
+// A consumption takes two scripts, one per key (the token's key and the
+// user's live-token key live in different hash slots). go-redis runs a
+// script again when its reply was lost; a plain GETDEL and DEL would then
+// find nothing and burn the token for nothing. So each script leaves, for
+// consumedKeep, a "used" mark naming the call (a random attempt ID that a
+// retry carries again) in place of what it consumed, and a retry of the
+// same call finds its own mark and gets the same answer; any other call
+// finds the token used.
+
+// usedMark starts the value that replaces a consumed token; user IDs and
+// token hashes never start with a zero byte.
+const usedMark = "\x00used "
+
+// consumedKeep is how long the used marks answer retries.
+const consumedKeep = time.Minute
+
+// consumeTokenScript: KEYS the token's key; ARGV attempt, keep (ms). It
+// answers the token's user ID and marks the token used by this attempt, or
+// answers the user ID again to the same attempt, or false.
+var consumeTokenScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local mark = '\0used ' .. ARGV[1] .. ' '
+if string.sub(v, 1, 1) == '\0' then
+  if string.sub(v, 1, #mark) == mark then return string.sub(v, #mark + 1) end
+  return false
+end
+redis.call('SET', KEYS[1], mark .. v, 'PX', ARGV[2])
+return v
+`)
+
+// consumeOwnerScript: KEYS the user's live-token key; ARGV hash, attempt,
+// keep (ms). It answers 1 when the key names this hash (and marks it used
+// by this attempt) or holds this attempt's mark, else 0.
 var consumeOwnerScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
+local v = redis.call('GET', KEYS[1])
+local mark = '\0used ' .. ARGV[2] .. ' ' .. ARGV[1]
+if v == ARGV[1] then
+  redis.call('SET', KEYS[1], mark, 'PX', ARGV[3])
   return 1
 end
+if v == mark then return 1 end
 return 0
 `)
 
@@ -38,7 +76,10 @@ func (s *Store) PutOneTime(ctx context.Context, purpose, hash, userID string, ex
 		return classify(op, err)
 	}
 	old, err := s.client.Do(ctx, "SET", s.oneTimeUserKey(purpose, userID), hash, "PXAT", at, "GET").Text()
-	if errors.Is(err, redis.Nil) || (err == nil && old == hash) {
+	// A retry after a lost reply reads back this very hash (the earlier
+	// token then stays in its key until it expires, unusable: the
+	// live-token key no longer names it); a used mark names no token.
+	if errors.Is(err, redis.Nil) || (err == nil && (old == hash || strings.HasPrefix(old, usedMark))) {
 		return nil
 	}
 	if err != nil {
@@ -47,19 +88,24 @@ func (s *Store) PutOneTime(ctx context.Context, purpose, hash, userID string, ex
 	return classify(op, s.client.Del(ctx, s.oneTimeKey(purpose, old)).Err())
 }
 
-// ConsumeOneTime deletes the token and returns its user; ErrNotFound when
-// unknown, used, superseded or expired. GETDEL makes sure only one caller
-// gets the token; the user's live-token key then tells whether a newer
-// token superseded it.
+// ConsumeOneTime consumes the token and returns its user; ErrNotFound when
+// unknown, used, superseded or expired. The first script makes sure only
+// one caller gets the token; the user's live-token key then tells whether
+// a newer token superseded it. Both are safe to retry (see usedMark).
 func (s *Store) ConsumeOneTime(ctx context.Context, purpose, hash string) (string, error) {
 	ctx, cancel := s.call(ctx)
 	defer cancel()
 	op := "consume " + purpose + " token"
-	userID, err := s.client.GetDel(ctx, s.oneTimeKey(purpose, hash)).Result()
+	var b [attemptBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("%s: attempt id: %w", op, err)
+	}
+	attempt, keep := hex.EncodeToString(b[:]), consumedKeep.Milliseconds()
+	userID, err := consumeTokenScript.Run(ctx, s.client, []string{s.oneTimeKey(purpose, hash)}, attempt, keep).Text()
 	if err != nil {
 		return "", classify(op, err)
 	}
-	live, err := consumeOwnerScript.Run(ctx, s.client, []string{s.oneTimeUserKey(purpose, userID)}, hash).Int()
+	live, err := consumeOwnerScript.Run(ctx, s.client, []string{s.oneTimeUserKey(purpose, userID)}, hash, attempt, keep).Int()
 	if err != nil {
 		return "", classify(op, err)
 	}

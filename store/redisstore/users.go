@@ -16,8 +16,16 @@ import (
 // of what stopped them.
 
 // createUserScript: KEYS user, ids, name, email; ARGV id, JSON, has-email.
+//
+// A retry after a lost reply finds the very record it wrote (the JSON holds
+// the ID and the creation time to the nanosecond) and answers "ok" instead
+// of "id".
 var createUserScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'id' end
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  if cur == ARGV[2] then return 'ok' end
+  return 'id'
+end
 if redis.call('EXISTS', KEYS[3]) == 1 then return 'username' end
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[4]) == 1 then return 'email' end
 redis.call('SET', KEYS[1], ARGV[2])
@@ -29,10 +37,12 @@ return 'ok'
 
 // updateUserScript: KEYS user, new name, old name, new email, old email;
 // ARGV id, JSON read before, new JSON, has-new-email, has-old-email. It
-// changes nothing ("conflict") unless the record is still the one read.
+// changes nothing ("conflict") unless the record is still the one read; a
+// retry after a lost reply finds the new record already in place: "ok".
 var updateUserScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'notfound' end
+if cur == ARGV[3] then return 'ok' end
 if cur ~= ARGV[2] then return 'conflict' end
 local owner = redis.call('GET', KEYS[2])
 if owner and owner ~= ARGV[1] then return 'username' end
@@ -224,6 +234,13 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		answer, err := deleteUserScript.Run(ctx, s.client, keys, id, oldRaw, flag(email != "")).Text()
 		if err != nil {
 			return "", classify(op, err)
+		}
+		if answer == "notfound" {
+			// The user was read a moment ago: it is gone since, deleted
+			// by this very script whose reply was lost and which go-redis
+			// ran again, or by a concurrent delete. Either way the user
+			// is deleted, which is what the caller asked for.
+			answer = "ok"
 		}
 		return answer, nil
 	})
