@@ -211,7 +211,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer aud.Close()
-	if err := serveConfig(ctx, cfg, log, aud); err != nil {
+	if err := serveConfig(ctx, path, cfg, log, aud); err != nil {
 		log.Error("authgate stopped", "err", err.Error())
 		return 1
 	}
@@ -219,7 +219,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func serveConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, aud *audit.Logger) error {
+func serveConfig(ctx context.Context, path string, cfg *config.Config, log *slog.Logger, aud *audit.Logger) error {
 	st, limits, err := gateway.OpenStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -240,6 +240,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, aud 
 	if err := g.Start(ctx); err != nil {
 		return err
 	}
+	go reloadOnSIGHUP(ctx, path, g, opts, log)
 	ln, err := listen(cfg)
 	if err != nil {
 		return err
@@ -261,7 +262,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, log *slog.Logger, aud 
 			log.Warn("authgate users will not reach this gateway", "err", err.Error())
 		} else {
 			go func() {
-				if err := usercmd.Serve(ctx, sock, g.Accounts(), log); err != nil {
+				if err := usercmd.Serve(ctx, sock, g.Accounts, log); err != nil {
 					log.Error("control socket", "err", err.Error())
 				}
 			}()

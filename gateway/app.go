@@ -141,7 +141,9 @@ func (g *Gateway) newApp() *fiber.App {
 			return writeProblem(c, g.logProblem(c, asProblem(err)))
 		},
 	})
-	app.Use(g.serve)
+	// Each request is served whole by the generation current when it
+	// starts (reload.go).
+	app.Use(func(c *fiber.Ctx) error { return g.cur.Load().serve(c) })
 	g.serveAnyMethod(app)
 	app.Server().ExpectHandler = g.expectHandler(app)
 	// fasthttp reads min(Content-Length, BodyLimit, 8 KiB) of a streamed

@@ -26,6 +26,7 @@ type fastHandler struct {
 
 // fastState is what the gateway keeps about one exchange.
 type fastState struct {
+	g       *Gateway // the generation that decided it (reload.go)
 	rq      request
 	method  string // GET or HEAD
 	outcome outcome
@@ -53,7 +54,9 @@ func (f *fastHandler) Route(ex *fastpath.Exchange) bool {
 // route decides ex into st and sets ex.Upstream, ex.Head and ex.ID; false
 // hands the request to the Fiber app.
 func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
-	g := f.g
+	// One generation decides the whole exchange: the one current now.
+	g := f.g.cur.Load()
+	st.g = g
 	rq := &st.rq
 	*rq = request{start: ex.Start, route: "proxy", hdr: &ex.Header, peer: ex.Peer.Addr(), peerText: ex.PeerText}
 	g.identify(rq)
@@ -77,7 +80,7 @@ func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
 		return false
 	}
 	d := g.rules.Match(st.method, rq.host, path)
-	up := f.ups[d.Upstream]
+	up := g.fastUps[d.Upstream]
 	if up == nil {
 		return false
 	}
@@ -123,7 +126,7 @@ func (f *fastHandler) Done(ex *fastpath.Exchange) {
 	if ex.HandedOver {
 		return // the Fiber app counts and logs it
 	}
-	g := f.g
+	g := st.g
 	st.outcome.counter(g.metrics).Inc()
 	d := time.Since(st.rq.start)
 	g.metrics.observe(st.rq.route, ex.Status, d)
@@ -148,6 +151,7 @@ func (g *Gateway) newFastHandler() (*fastHandler, []*fastpath.Upstream, error) {
 			ups = append(ups, up)
 		}
 	}
+	g.fastUps = h.ups
 	return h, ups, nil
 }
 

@@ -41,6 +41,10 @@ type Options struct {
 	Now func() time.Time
 	// Audit receives the security events (package audit); nil: none.
 	Audit *audit.Logger
+
+	// previous is the generation a reload replaces (see Reload); nil for
+	// the first.
+	previous *Gateway
 }
 
 // Gateway is one authgate instance.
@@ -86,6 +90,16 @@ type Gateway struct {
 	draining atomic.Bool
 	app    *fiber.App
 	admin  *fiber.App
+
+	// root is the first generation, which owns the listeners, the Fiber
+	// apps, the fast path, the lease and the metrics; a reload builds a new
+	// generation sharing them and makes it root.cur (reload.go).
+	root *Gateway
+	cur  atomic.Pointer[Gateway] // on root: the generation new requests use
+	// fastUps are the fast path's upstreams this generation routes to, by
+	// upstream name (absent: the Fiber app proxies).
+	fastUps map[string]*fastpath.Upstream
+	reload  atomic.Pointer[reloadState] // on root
 }
 
 // New builds a gateway from a loaded, validated config and an open store.
@@ -94,9 +108,15 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.Default()
 	}
-	g.revoked = auth.NewRevocations()
-	g.lease = lease.For(st, g.revoked, g.log)
-	g.st = g.lease.Store(st)
+	if prev := o.previous; prev != nil {
+		// A reload: the store, the revocation set and its lease stay.
+		g.root, g.revoked, g.lease, g.st = prev.root, prev.revoked, prev.lease, prev.st
+	} else {
+		g.root = g
+		g.revoked = auth.NewRevocations()
+		g.lease = lease.For(st, g.revoked, g.log)
+		g.st = g.lease.Store(st)
+	}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -137,7 +157,11 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	if err := g.buildProxies(); err != nil {
 		return nil, err
 	}
-	g.metrics = newMetrics()
+	if o.previous != nil {
+		g.metrics = g.root.metrics
+	} else {
+		g.metrics = newMetrics()
+	}
 	var mailer account.Mailer
 	if o.Mailer != nil { // a nil interface, not a typed nil: account then logs mails
 		mailer = o.Mailer
@@ -153,10 +177,15 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 		return nil, fmt.Errorf("browser: %w", err)
 	}
 	g.routes = g.ownRoutes()
+	if o.previous != nil {
+		g.app, g.admin = g.root.app, g.root.admin
+		return g, nil
+	}
 	g.app = g.newApp()
 	if cfg.AdminAddr() != "" {
 		g.admin = g.newAdminApp()
 	}
+	g.cur.Store(g)
 	return g, nil
 }
 
@@ -194,7 +223,7 @@ func (g *Gateway) buildProxies() error {
 
 // Accounts is the account service, for `authgate users` commands that
 // reach this gateway over its control socket.
-func (g *Gateway) Accounts() *account.Service { return g.acct }
+func (g *Gateway) Accounts() *account.Service { return g.root.cur.Load().acct }
 
 // App is the main Fiber app (for tests: app.Test).
 func (g *Gateway) App() *fiber.App { return g.app }

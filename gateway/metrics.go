@@ -26,6 +26,9 @@ type metrics struct {
 	// routes maps a route label to its request series; copied on write.
 	routes   atomic.Pointer[map[string]*routeSeries]
 	routesMu sync.Mutex
+
+	reloadOnce sync.Once
+	reload     *reloadMetrics // reload.go
 }
 
 func newMetrics() *metrics {

@@ -224,5 +224,8 @@ func (g *Gateway) readyz(c *fiber.Ctx, _ *request) error {
 	if err := g.st.Ping(ctx); err != nil {
 		return &Problem{Type: ProblemStoreUnavailable, Detail: "the store does not answer", Err: errors.Join(store.ErrUnavailable, err)}
 	}
+	if d := g.reloadDetail(); d != nil {
+		return c.JSON(fiber.Map{"status": "ready", "config": d})
+	}
 	return c.JSON(fiber.Map{"status": "ready"})
 }

@@ -197,7 +197,7 @@ func TestEmbeddedStoreInUseGoesThroughTheControlSocket(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, svc, nil) }()
+	go func() { done <- Serve(ctx, ln, func() *account.Service { return svc }, nil) }()
 	defer func() {
 		cancel()
 		<-done

@@ -45,9 +45,10 @@ func Listen(path string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Serve answers commands on ln with svc until ctx ends. Each request runs
+// Serve answers commands on ln with the service svc returns (the current
+// one: a config reload replaces it) until ctx ends. Each request runs
 // Execute, exactly as the command line would on the store itself.
-func Serve(ctx context.Context, ln net.Listener, svc *account.Service, log *slog.Logger) error {
+func Serve(ctx context.Context, ln net.Listener, svc func() *account.Service, log *slog.Logger) error {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -61,7 +62,7 @@ func Serve(ctx context.Context, ln net.Listener, svc *account.Service, log *slog
 		}
 		rctx, cancel := context.WithTimeout(audit.WithRequest(r.Context(), audit.Request{UserAgent: "authgate users (control socket)"}), 30*time.Second)
 		defer cancel()
-		res, err := Execute(rctx, svc, req)
+		res, err := Execute(rctx, svc(), req)
 		if err != nil {
 			log.Error("users command failed", "op", req.Op, "by", req.Actor, "err", err.Error())
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
