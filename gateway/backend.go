@@ -6,12 +6,12 @@ import (
 	"time"
 
 	"github.com/ulule/limiter/v3"
-	redislimit "github.com/ulule/limiter/v3/drivers/store/redis"
 
 	"authgate/config"
 	"authgate/store"
 	"authgate/store/boltstore"
 	"authgate/store/memstore"
+	"authgate/store/redislimit"
 	"authgate/store/redisstore"
 )
 
@@ -32,12 +32,9 @@ func OpenStore(ctx context.Context, cfg *config.Config) (store.Store, limiter.St
 			_ = st.Close()
 			return nil, nil, fmt.Errorf("store.redis: cannot reach Redis: %w", err)
 		}
-		ls, err := redislimit.NewStoreWithOptions(client, limiter.StoreOptions{Prefix: cfg.Store.Redis.Prefix + "ratelimit"})
-		if err != nil {
-			_ = st.Close()
-			return nil, nil, fmt.Errorf("store.redis: rate limiter: %w", err)
-		}
-		return st, ls, nil
+		// Counted once per attempt even when go-redis retries (see
+		// package redislimit); "limits", not ulule's "ratelimit" strings.
+		return st, redislimit.New(client, cfg.Store.Redis.Prefix+"limits"), nil
 	case "memory":
 		return memstore.New(), nil, nil
 	default:

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -104,5 +105,30 @@ func wantStatusSoon(t *testing.T, e *testEnv, tok string, want int) {
 			t.Fatalf("GET /me: %d %s, want %d", r.status, r.body, want)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLostCounterRepliesDoNotLockAUserOutEarly: with lockout after 3
+// failed logins, two failures whose counting replies are lost (go-redis
+// then runs the counting script again) leave the account open: each
+// failure counts once.
+func TestLostCounterRepliesDoNotLockAUserOutEarly(t *testing.T) {
+	srv := redistest.Start(t)
+	px := redistest.StartProxy(t, srv.Addr())
+	e := envsWith(t, 1, `url: "`+px.URL()+`"`, func(y string) string {
+		return strings.Replace(y, `refresh_per_ip: "1000-M"`, `refresh_per_ip: "1000-M"`+"\n  lockout_failures: 3", 1)
+	})[0]
+	e.addUser("alice", "alice-password-1", "user")
+	for i := range 2 {
+		px.LoseReplies(1, nil, "eval", "fail:alice")
+		if r := e.do("POST", "/auth", `{"username":"alice","password":"wrong-password-1"}`); r.status != 401 {
+			t.Fatalf("failed login %d: %d %s", i+1, r.status, r.body)
+		}
+		if px.Lost() != i+1 {
+			t.Fatal("the fault was not injected")
+		}
+	}
+	if r := e.do("POST", "/auth", `{"username":"alice","password":"alice-password-1"}`); r.status != 200 {
+		t.Fatalf("login after 2 failures (lockout at 3): %d %s", r.status, r.body)
 	}
 }
