@@ -33,6 +33,10 @@ func newTab(e *testEnv) *tab { return &tab{e: e, mu: &sync.Mutex{}, cookies: map
 
 func (b *tab) send(method, target, body string, headers ...string) resp {
 	b.e.t.Helper()
+	if u, err := url.Parse(target); err == nil && u.Host != "" {
+		headers = append(headers, "Host", u.Host)
+		target = u.RequestURI()
+	}
 	b.mu.Lock()
 	var parts []string
 	for k, v := range b.cookies {
@@ -360,5 +364,67 @@ func TestForwardAuthBrowserMode(t *testing.T) {
 	r = e2.do("GET", "/auth/verify", "", append([]string{"X-Original-Method", "GET", "X-Original-URI", "/api/x"}, nav...)...)
 	if r.status != 401 {
 		t.Errorf("nginx navigation: %d", r.status)
+	}
+}
+
+func TestBrowserSingleSignOnAcrossSubdomainsAndCookieTossing(t *testing.T) {
+	e := newEnv(t, func(y string) string {
+		return y + strings.Replace(browserOn, "cookies: {enabled: true, same_site: none}",
+			"cookies: {enabled: true, same_site: none, domains: [{domain: example.com, hosts: [app.example.com, wiki.example.com]}]}", 1)
+	})
+	e.addUser("alice", "alice-password-1", "user")
+	e.addUser("mallory", "mallory-password-1", "user")
+	b := newTab(e)
+	r := b.signIn("http://app.example.com/auth/ui/sign-in", "alice", "alice-password-1", "/api/x")
+	if r.status != 303 {
+		t.Fatalf("sign-in on app: %d %s", r.status, r.body)
+	}
+	names := map[string]*http.Cookie{}
+	for _, sc := range (&http.Response{Header: r.header}).Cookies() {
+		names[sc.Name] = sc
+	}
+	for _, n := range []string{"__Secure-authgate_access", "__Secure-authgate_refresh"} {
+		if c := names[n]; c == nil || c.Domain != "example.com" || !c.Secure || !c.HttpOnly {
+			t.Errorf("cookie %s on app.example.com: %+v", n, c)
+		}
+	}
+	// the browser sends example.com cookies to the sibling: signed in there too
+	if r := b.navigate("http://wiki.example.com/api/page"); r.status != 200 {
+		t.Errorf("wiki.example.com with the shared cookies: %d", r.status)
+	}
+	// another host gets host-only cookies
+	other := newTab(e)
+	r = other.signIn("http://other.test/auth/ui/sign-in", "alice", "alice-password-1", "/")
+	for _, sc := range (&http.Response{Header: r.header}).Cookies() {
+		if strings.Contains(sc.Name, "authgate_access") && (sc.Name != "__Host-authgate_access" || sc.Domain != "") {
+			t.Errorf("cookie on other.test: %+v", sc)
+		}
+	}
+	// cookie tossing: a sibling sets an unprefixed cookie of its own choosing; it is never read
+	_, mRefresh := e.login("mallory", "mallory-password-1")
+	mAccess, _ := e.login("mallory", "mallory-password-1")
+	tossed := newTab(e)
+	tossed.cookies["authgate_access"] = mAccess
+	tossed.cookies["authgate_refresh"] = mRefresh
+	if r := tossed.navigate("http://app.example.com/api/x"); r.status != 302 {
+		t.Errorf("a tossed unprefixed cookie was read: %d %s", r.status, r.body)
+	}
+}
+
+func TestBrowserSignInStartsAFreshSession(t *testing.T) {
+	e := newEnv(t, func(y string) string { return y + browserOn })
+	e.addUser("alice", "alice-password-1", "user")
+	b := newTab(e)
+	b.signIn("/auth/ui/sign-in", "alice", "alice-password-1", "/")
+	first := b.cookies["__Host-authgate_refresh"]
+	form := b.cookies["__Host-authgate_form"]
+	// signing in again (or after somebody planted cookies) never keeps the session the browser brought
+	b.post("/auth/ui/sign-in", "csrf", form, "username", "alice", "password", "alice-password-1")
+	second := b.cookies["__Host-authgate_refresh"]
+	if first == "" || second == "" || strings.SplitN(first, ".", 2)[0] == strings.SplitN(second, ".", 2)[0] {
+		t.Errorf("sign-in kept the session: %q then %q", first, second)
+	}
+	if b.cookies["__Host-authgate_form"] == form {
+		t.Error("sign-in kept the form token")
 	}
 }

@@ -153,6 +153,10 @@ func (e *testEnv) do(method, target string, body string, headers ...string) resp
 		req.Header.Set("Content-Type", "application/json")
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if headers[i] == "Host" {
+			req.Host = headers[i+1]
+			continue
+		}
 		req.Header.Add(headers[i], headers[i+1])
 	}
 	res, err := e.g.App().Test(req, 10000)
