@@ -88,8 +88,8 @@ type Gateway struct {
 	// draining is set when Serve starts shutting down: the Fiber app's
 	// answers then say Connection: close, as the fast path's do.
 	draining atomic.Bool
-	app    *fiber.App
-	admin  *fiber.App
+	app      *fiber.App
+	admin    *fiber.App
 
 	// root is the first generation, which owns the listeners, the Fiber
 	// apps, the fast path, the lease and the metrics; a reload builds a new
