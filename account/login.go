@@ -124,6 +124,15 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 	if err != nil {
 		return store.User{}, false, err
 	}
+	if u.PasswordHash == "" {
+		// An account made through an identity provider has no password
+		// until one is set: it costs the same time and answers the same
+		// as a wrong one.
+		if err := s.hasher.VerifyDummy(ctx, password); err != nil {
+			return store.User{}, false, err
+		}
+		return store.User{}, false, nil
+	}
 	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, password)
 	if err != nil {
 		if errors.Is(err, auth.ErrBadHash) {
@@ -207,4 +216,53 @@ func (s *Service) hashPassword(ctx context.Context, password string) (string, er
 		return "", fmt.Errorf("hash password: %w", err)
 	}
 	return hash, nil
+}
+
+// SignInVerified starts a session for a user whose identity something
+// other than a password proved: an external identity provider, named by
+// method ("provider:<name>"). It counts against the per-IP sign-in limit
+// (so a flood of callbacks is throttled like one of passwords), refuses an
+// inactive user, and honours users.require_verified_email and the
+// must-change flag exactly as a password sign-in does.
+func (s *Service) SignInVerified(ctx context.Context, u store.User, method string, cl Client) (auth.Pair, error) {
+	if err := s.take(ctx, s.loginIP, cl, cl.IP); err != nil {
+		_, _, err = s.loginFailed(err)
+		return auth.Pair{}, err
+	}
+	if !u.Active {
+		s.obs.Login("invalid_credentials")
+		s.audit.Log(ctx, audit.Event{Event: audit.SignIn, User: u.ID, Username: u.Username, Outcome: audit.Failure, Reason: "inactive"})
+		return auth.Pair{}, refuse(KindInvalidCredentials, "this account is deactivated")
+	}
+	if s.cfg.Users.RequireVerifiedEmail && !u.EmailVerified {
+		s.obs.Login("unverified")
+		s.audit.Log(ctx, audit.Event{Event: audit.SignIn, User: u.ID, Username: u.Username, Outcome: audit.Failure, Reason: "email_not_verified"})
+		return auth.Pair{}, &Error{Kind: KindEmailNotVerified, Detail: "verify your email address first: POST " + s.cfg.Routes.VerifyEmailReq}
+	}
+	pair, err := s.sessions.Start(ctx, u)
+	if err != nil {
+		s.obs.Login("error")
+		return auth.Pair{}, err
+	}
+	s.obs.Login("success")
+	s.audit.Log(ctx, audit.Event{Event: audit.SignIn, User: u.ID, Username: u.Username, Actor: u.ID,
+		Outcome: audit.Success, Reason: method, Session: pair.Claims.SessionID})
+	return pair, nil
+}
+
+// NoteProvider records in the audit log what a provider sign-in did to the
+// accounts: a user created (user_registered) or a provider account linked
+// to an existing user (profile_changed, changes ["identities"]), or why it
+// was refused (sign_in failure). method is "provider:<name>".
+func (s *Service) NoteProvider(ctx context.Context, u store.User, method string, created, linked bool, refused string) {
+	switch {
+	case refused != "":
+		s.obs.Login("invalid_credentials")
+		s.audit.Log(ctx, audit.Event{Event: audit.SignIn, User: u.ID, Username: u.Username, Outcome: audit.Failure, Reason: method + ":" + refused})
+	case created:
+		s.audit.Log(ctx, audit.Event{Event: audit.Registered, User: u.ID, Username: u.Username, Actor: u.ID, Outcome: audit.Success, Reason: method})
+	case linked:
+		s.audit.Log(ctx, audit.Event{Event: audit.ProfileChanged, User: u.ID, Username: u.Username, Actor: u.ID,
+			Outcome: audit.Success, Reason: method, Changes: []string{"identities"}})
+	}
 }

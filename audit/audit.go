@@ -31,7 +31,7 @@ import (
 // The event types. Outcome says how it went (success, failure, ...); Reason
 // says why, as a fixed word.
 const (
-	SignIn          = "sign_in"          // success (reason password_change_required when only a change is allowed) or failure (invalid_credentials, locked, role_scope, email_not_verified)
+	SignIn          = "sign_in"          // success (reason password_change_required when only a change is allowed, provider:<name> through an identity provider) or failure (invalid_credentials, locked, role_scope, email_not_verified, inactive, provider:<name>:<why>)
 	Lockout         = "lockout"          // a username was locked after repeated failed sign-ins
 	RateLimited     = "rate_limited"     // a request refused by a rate limit; reason names the limit
 	SignOut         = "sign_out"         // a session ended by its user; reason "all" for every session

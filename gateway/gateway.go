@@ -25,6 +25,7 @@ import (
 	"authgate/gateway/rules"
 	"authgate/lease"
 	"authgate/pages"
+	"authgate/provider"
 	"authgate/returnto"
 	"authgate/store"
 )
@@ -65,6 +66,7 @@ type Gateway struct {
 	trusted  trustedProxies
 	metrics  *metrics
 	acct     *account.Service
+	prov     *provider.Service // nil: no providers configured
 	// audited: own routes put the request's audit details in its context.
 	audited bool
 	returns *returnto.Policy // allowed return addresses (and CSRF origins)
@@ -175,6 +177,27 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	g.jars = newCookieJars(cfg.Transport.Cookies)
 	if err := g.buildBrowser(); err != nil {
 		return nil, fmt.Errorf("browser: %w", err)
+	}
+	if len(cfg.Providers) > 0 {
+		g.prov, err = provider.New(cfg, g.st, provider.Options{
+			NewUserID: func() string {
+				id, err := auth.NewUserID()
+				if err != nil {
+					panic(err) // crypto/rand does not fail on supported systems
+				}
+				return id
+			},
+			CheckUsername: func(n string) error {
+				if e := account.CheckUsername(n); e != nil {
+					return e
+				}
+				return nil
+			},
+			Now: g.now, Log: g.log,
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	g.routes = g.ownRoutes()
 	if o.previous != nil {

@@ -58,6 +58,17 @@ var (
 	ProblemStoreUnavailable    = ProblemType{"store-unavailable", "Store unavailable", fiber.StatusServiceUnavailable}
 	ProblemUpstreamTimeout     = ProblemType{"upstream-timeout", "Upstream timed out", fiber.StatusGatewayTimeout}
 	ProblemCrossSite           = ProblemType{"cross-site-request", "Cross-site request refused", fiber.StatusForbidden}
+
+	// Provider sign-in (package provider).
+	ProblemOAuthState           = ProblemType{"oauth-state", "Unknown, used or expired sign-in state", fiber.StatusBadRequest}
+	ProblemOAuthDenied          = ProblemType{"oauth-denied", "Sign-in refused by the identity provider", fiber.StatusUnauthorized}
+	ProblemOAuthCode            = ProblemType{"oauth-code", "Sign-in code refused by the identity provider", fiber.StatusUnauthorized}
+	ProblemOAuthToken           = ProblemType{"oauth-invalid-token", "Invalid answer from the identity provider", fiber.StatusUnauthorized}
+	ProblemOAuthEmailUnverified = ProblemType{"oauth-email-unverified", "Email not verified by the identity provider", fiber.StatusForbidden}
+	ProblemOAuthSignupOff       = ProblemType{"oauth-signup-disabled", "Sign-up through this provider is disabled", fiber.StatusForbidden}
+	ProblemAccountDisabled      = ProblemType{"account-disabled", "Account deactivated", fiber.StatusForbidden}
+	ProblemAccountExists        = ProblemType{"account-exists", "An account with this email exists", fiber.StatusConflict}
+	ProblemProviderUnavailable  = ProblemType{"provider-unavailable", "Identity provider unavailable", fiber.StatusBadGateway}
 )
 
 // Catalogue lists every problem type, for docs/errors.md and its test.
@@ -70,6 +81,8 @@ var Catalogue = []ProblemType{
 	ProblemRegistrationOff, ProblemNotFound, ProblemMethodNotAllowed, ProblemTooLarge, ProblemHeadersTooLarge, ProblemRequestTimeout,
 	ProblemUnsupportedMedia, ProblemRateLimited, ProblemLocked, ProblemInternal,
 	ProblemUpstreamUnavailable, ProblemStoreUnavailable, ProblemUpstreamTimeout, ProblemCrossSite,
+	ProblemOAuthState, ProblemOAuthDenied, ProblemOAuthCode, ProblemOAuthToken, ProblemOAuthEmailUnverified,
+	ProblemOAuthSignupOff, ProblemAccountDisabled, ProblemAccountExists, ProblemProviderUnavailable,
 }
 
 // Problem is an error that is answered as an RFC 9457 problem document.

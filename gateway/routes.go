@@ -33,6 +33,7 @@ func (g *Gateway) ownRoutes() routeTable {
 		t.pagesPrefix = g.cfg.Browser.Path + "/"
 		t.pages = &route{name: "page", anyMethod: g.servePage}
 	}
+	g.providerRoutes(&t)
 	return t
 }
 
