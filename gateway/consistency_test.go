@@ -49,7 +49,7 @@ func envsWith(t *testing.T, n int, conn string, edit func(string) string) []*tes
 	for i := 0; i < n; i++ {
 		envs = append(envs, newEnv(t, func(y string) string {
 			y = sharedKey(strings.Replace(y, "store: {type: memory}",
-				"store: {type: redis, redis: {"+conn+", prefix: \""+prefix+"\", timeout: 500ms}}", 1))
+				"store: {type: redis, redis: {"+conn+", prefix: \""+prefix+"\"}}", 1))
 			if edit != nil {
 				y = edit(y)
 			}
@@ -85,6 +85,7 @@ func race(t *testing.T, envs []*testEnv, rounds int, during func(round int)) (st
 		}
 		if r := out.do("POST", path, "", bearer(access)...); r.status != 204 {
 			if r.status >= 500 {
+				t.Logf("round %d: logout: %d %s", round, r.status, r.body)
 				fivexx++
 				continue
 			}
@@ -146,6 +147,12 @@ func TestAStoppedFeedMakesItsInstanceRefuseTokensWithinTheLease(t *testing.T) {
 	access, _ := envs[0].login("racer", "racer-password-1")
 	if r := envs[2].do("GET", "/api/x", "", bearer(access)...); r.status != 503 || r.problemType(t) != "store-unavailable" {
 		t.Fatalf("instance without a lease: %d %s", r.status, r.body)
+	}
+	if r := envs[2].do("GET", "/readyz", ""); r.status != 503 {
+		t.Fatalf("/readyz of an instance without a lease: %d", r.status)
+	}
+	if r := envs[0].do("GET", "/readyz", ""); r.status != 200 {
+		t.Fatalf("/readyz of an instance in step: %d %s", r.status, r.body)
 	}
 	t.Logf("3 logouts with a stopped instance took %v (each waits out its lease)", time.Since(start))
 }

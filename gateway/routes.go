@@ -218,12 +218,16 @@ func (g *Gateway) healthz(c *fiber.Ctx, _ *request) error {
 	return c.JSON(fiber.Map{"status": "ok"})
 }
 
-// readyz is 200 while the store answers, 503 otherwise.
+// readyz is 200 while the store answers and this instance holds its
+// revocation lease (it accepts tokens), 503 otherwise.
 func (g *Gateway) readyz(c *fiber.Ctx, _ *request) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	if err := g.st.Ping(ctx); err != nil {
 		return &Problem{Type: ProblemStoreUnavailable, Detail: "the store does not answer", Err: errors.Join(store.ErrUnavailable, err)}
+	}
+	if err := g.lease.Admit(g.lease.Epoch(), time.Now()); errors.Is(err, auth.ErrNotInStep) {
+		return &Problem{Type: ProblemStoreUnavailable, Detail: "this instance is not in step with the revocation feed", Err: err}
 	}
 	if d := g.reloadDetail(); d != nil {
 		return c.JSON(fiber.Map{"status": "ready", "config": d})
