@@ -17,6 +17,7 @@
 package reqhead
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"strconv"
@@ -274,7 +275,7 @@ func Framing(h *fasthttp.RequestHeader) error {
 	raw := h.RawHeaders()
 	hasCL, hasTE := false, false
 	for len(raw) > 0 {
-		i := indexByte(raw, '\n')
+		i := bytes.IndexByte(raw, '\n')
 		line := raw
 		if i >= 0 {
 			line, raw = raw[:i], raw[i+1:]
@@ -290,7 +291,7 @@ func Framing(h *fasthttp.RequestHeader) error {
 		if line[0] == ' ' || line[0] == '\t' {
 			return ErrObsFold
 		}
-		colon := indexByte(line, ':')
+		colon := bytes.IndexByte(line, ':')
 		if colon < 0 {
 			continue // fasthttp refused or skipped it already
 		}

@@ -146,3 +146,24 @@ func FuzzHost(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAdmitChecks(b *testing.B) {
+	var h fasthttp.RequestHeader
+	raw := "GET /api/items?page=2 HTTP/1.1\r\nHost: app.example.com\r\nUser-Agent: bench/1\r\nAccept: */*\r\n" +
+		"Authorization: Bearer " + strings.Repeat("x", 400) + "\r\nCookie: a=1; b=2\r\n\r\n"
+	if err := h.Read(bufio.NewReader(strings.NewReader(raw))); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !ValidMethod(h.Method()) {
+			b.Fatal("method")
+		}
+		if _, err := Host(h.Host()); err != nil {
+			b.Fatal(err)
+		}
+		if err := Framing(&h); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
