@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"net"
 	"sync"
@@ -142,7 +143,27 @@ func (cp *connPool) dialSlot() (*upstreamConn, error) {
 // reusable reports whether a pooled connection may carry a request: not idle
 // too long, and nothing to read (no byte, no close).
 func (uc *upstreamConn) reusable(idleFor time.Duration) bool {
-	return time.Since(uc.idleSince) < idleFor && !uc.conn.eof.Load() && !uc.peek.readable()
+	return time.Since(uc.idleSince) < idleFor && !uc.conn.eof.Load() && !uc.peek.readable() && !tlsPending(uc.conn.Conn)
+}
+
+// tlsPending reports whether a TLS connection holds records it has received
+// but not yet handed out (they arrived with the response's last record, so
+// the socket shows nothing): a read that may not wait finds them. A deadline
+// that expired does not break a tls.Conn for later reads.
+func tlsPending(c net.Conn) bool {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return false
+	}
+	var b [1]byte
+	if tc.SetReadDeadline(time.Unix(1, 0)) != nil {
+		return true
+	}
+	n, err := tc.Read(b[:])
+	if tc.SetReadDeadline(time.Time{}) != nil {
+		return true
+	}
+	return n > 0 || !isTimeout(err)
 }
 
 // put returns a connection whose response was read to its end. A connection
