@@ -63,7 +63,19 @@ func TestNginxForwardAuth(t *testing.T) {
 func TestNginxSendsBrowsersToSignIn(t *testing.T) {
 	up := newCountingUpstream(t)
 	e := newEnv(t, func(y string) string { return forwardAuthConfig(y) + browserOn })
-	addr := startNginx(t, e.addr(), up.addr())
+	checkBrowserMode(t, startNginx(t, e.addr(), up.addr()), up)
+}
+
+// TestCaddySendsBrowsersToSignIn is the same through examples/Caddyfile,
+// where authgate's own 302 reaches the browser.
+func TestCaddySendsBrowsersToSignIn(t *testing.T) {
+	up := newCountingUpstream(t)
+	e := newEnv(t, func(y string) string { return forwardAuthConfig(y) + browserOn })
+	checkBrowserMode(t, startCaddy(t, e.addr(), up.addr()), up)
+}
+
+func checkBrowserMode(t *testing.T, addr string, up *countingUpstream) {
+	t.Helper()
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	get := func(target string, h ...string) *http.Response {
 		req, _ := http.NewRequest("GET", "http://"+addr+target, nil)

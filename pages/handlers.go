@@ -311,6 +311,7 @@ func (p *Pages) ctx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
 func (p *Pages) signIn(c *fiber.Ctx, v *View, r Request, scope *config.ScopedSignIn) error {
 	if scope != nil {
 		v.Title = scope.Title
+		v.Info = "Only accounts with the role " + strings.Join(scope.Roles, " or ") + " can sign in here."
 	}
 	page := PageSignIn
 	if scope != nil {
