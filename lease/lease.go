@@ -427,7 +427,7 @@ func (l *Lease) await(ctx context.Context, n uint64) error {
 			return fmt.Errorf("revocation %d: not yet applied everywhere: %w", n, errors.Join(store.ErrUnavailable, ctx.Err()))
 		case <-t.C:
 		}
-		wait = min(2*wait, 50*time.Millisecond)
+		wait = min(2*wait, 10*time.Millisecond)
 	}
 }
 
