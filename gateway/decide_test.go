@@ -110,8 +110,11 @@ func TestForwardAuthVerify(t *testing.T) {
 		{"nginx no token", []string{"X-Original-Method", "GET", "X-Original-URI", "/api/x"}, 401},
 		{"nginx role denied", append(bearer(tok), "X-Original-Method", "GET", "X-Original-URI", "/admin/x"), 403},
 		{"nginx traversal", append(bearer(tok), "X-Original-Method", "GET", "X-Original-URI", "/public/../admin/x"), 403},
-		{"nginx encoded slash", append(bearer(tok), "X-Original-Method", "GET", "X-Original-URI", "/public/..%2fadmin"), 400},
-		{"nginx method missing", append(bearer(tok), "X-Original-URI", "/api/x"), 400},
+		// nginx's auth_request turns a 400 into 500: in its form, 403.
+		{"nginx encoded slash", append(bearer(tok), "X-Original-Method", "GET", "X-Original-URI", "/public/..%2fadmin"), 403},
+		{"nginx method missing", append(bearer(tok), "X-Original-URI", "/api/x"), 403},
+		{"Traefik/Caddy encoded slash", append(bearer(tok), "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/public/..%2fadmin"), 400},
+		{"Traefik/Caddy method missing", append(bearer(tok), "X-Forwarded-Uri", "/api/x"), 400},
 		{"traefik allowed", append(bearer(tok), "X-Forwarded-Method", "POST", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example", "X-Forwarded-Uri", "/api/y"), 200},
 		{"public", []string{"X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/public/z"}, 200},
 		{"missing uri", bearer(tok), 400},

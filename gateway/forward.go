@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -156,7 +157,32 @@ func (g *Gateway) forwardedHost(rq *request) string {
 // verify is the forward-auth endpoint: nginx auth_request, Traefik
 // forwardAuth and Caddy forward_auth ask whether the original request may
 // pass. The original method and URI are believed only from trusted proxies.
+//
+// nginx's auth_request accepts only 2xx, 401 and 403 and turns any other
+// answer into a 500 for the client: asked in nginx's form (X-Original-URI),
+// a request refused as the client's mistake (400, 405, 413, ...: any 4xx
+// but 401 and 403) is answered 403, keeping its problem type. nginx then
+// refuses it with 403 instead of 500, and examples/nginx.conf's @signin
+// location, which asks again in the Traefik/Caddy form, passes the real
+// 400 and its problem document to the client. Traefik and Caddy pass any
+// answer on as it is.
 func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
+	err := g.verifyOriginal(c, rq)
+	h := &c.Request().Header
+	if err == nil || forwardedFamily(h) || len(h.Peek("X-Original-URI")) == 0 {
+		return err
+	}
+	p := asProblem(err)
+	if st := p.Type.Status; st < 400 || st >= 500 || st == fiber.StatusUnauthorized || st == fiber.StatusForbidden {
+		return err
+	}
+	refused := *p
+	refused.Type.Status = fiber.StatusForbidden
+	refused.Detail += " (answered 403: nginx auth_request turns a " + strconv.Itoa(p.Type.Status) + " into 500)"
+	return &refused
+}
+
+func (g *Gateway) verifyOriginal(c *fiber.Ctx, rq *request) error {
 	if !rq.peerTrusted {
 		g.metrics.decided.untrustedPeer.Inc()
 		return problem(ProblemDenied, "forward-auth headers are only believed from trusted_proxies; "+

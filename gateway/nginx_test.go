@@ -53,7 +53,7 @@ func TestNginxForwardAuth(t *testing.T) {
 	up := newCountingUpstream(t)
 	e := newEnv(t, forwardAuthConfig)
 	addr := startNginx(t, e.addr(), up.addr())
-	checkForwardAuth(t, e, proxyUnderTest{addr: addr, badRequest: 500}, up)
+	checkForwardAuth(t, e, proxyUnderTest{addr: addr, badRequest: 400}, up)
 }
 
 // TestNginxSendsBrowsersToSignIn: through examples/nginx.conf, a browser

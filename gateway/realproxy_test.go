@@ -225,8 +225,9 @@ func forwardAuthConfig(y string) string {
 type proxyUnderTest struct {
 	// addr is where the proxy listens.
 	addr string
-	// badRequest is the status the client gets when authgate answers 400
-	// (nginx turns any answer but 2xx/401/403 into 500).
+	// badRequest is the status the client gets when authgate refuses the
+	// request as malformed: 400 through every proxy (nginx would turn a 400
+	// from its auth_request into 500: see Gateway.verify).
 	badRequest int
 }
 
@@ -333,6 +334,9 @@ func checkForwardAuth(t *testing.T, e *testEnv, p proxyUnderTest, up *countingUp
 			if want != 200 {
 				if reached != 0 {
 					t.Fatalf("%s %s was refused (%d) but reached the upstream", tc.method, tc.target, r.status)
+				}
+				if want == 400 && !strings.Contains(string(r.body), "urn:authgate:problem:invalid-path") {
+					t.Errorf("400 without authgate's problem document: %s", r.body)
 				}
 				if want == 401 && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
 					t.Errorf("401 with WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
