@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -100,18 +101,27 @@ func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
 }
 
 // Problem implements fastpath.Handler: the 502 or 504 document serve would
-// have written.
+// have written, or 503 upstream-busy when too many requests already wait
+// for a connection to the upstream (fastpath.ErrQueueFull).
 func (f *fastHandler) Problem(ex *fastpath.Exchange, timedOut bool, err error, resp *fasthttp.Response) {
 	p := &Problem{Type: ProblemUpstreamUnavailable, Detail: "the upstream cannot be reached", Err: err}
-	if timedOut {
+	level := slog.LevelError
+	switch {
+	case timedOut:
 		p = &Problem{Type: ProblemUpstreamTimeout, Detail: "the upstream did not answer in time", Err: err}
+	case errors.Is(err, fastpath.ErrQueueFull):
+		p = &Problem{Type: ProblemUpstreamBusy, Detail: "every connection to the upstream is busy and too many requests are waiting; try again", RetryAfter: 1, Err: err}
+		level = slog.LevelWarn // overload, not a failure: one line per refused request at most
 	}
 	uri := fasthttp.AcquireURI()
 	defer fasthttp.ReleaseURI(uri)
 	_ = uri.Parse(nil, ex.Header.RequestURI())
 	instance := string(uri.PathOriginal())
-	f.g.log.Error("request failed", "problem", p.Type.Slug, "err", err.Error(), "path", instance)
+	f.g.log.Log(context.Background(), level, "request failed", "problem", p.Type.Slug, "err", err.Error(), "path", instance)
 	resp.Header.Set("X-Request-Id", ex.ID)
+	if p.RetryAfter > 0 {
+		resp.Header.Set(fasthttp.HeaderRetryAfter, strconv.Itoa(p.RetryAfter))
+	}
 	resp.SetStatusCode(p.Type.Status)
 	resp.Header.SetContentType("application/problem+json")
 	resp.Header.Set(fasthttp.HeaderCacheControl, "no-store")

@@ -57,6 +57,7 @@ var (
 	ProblemUpstreamUnavailable = ProblemType{"upstream-unavailable", "Upstream unavailable", fiber.StatusBadGateway}
 	ProblemStoreUnavailable    = ProblemType{"store-unavailable", "Store unavailable", fiber.StatusServiceUnavailable}
 	ProblemUpstreamTimeout     = ProblemType{"upstream-timeout", "Upstream timed out", fiber.StatusGatewayTimeout}
+	ProblemUpstreamBusy        = ProblemType{"upstream-busy", "Upstream busy", fiber.StatusServiceUnavailable}
 	ProblemCrossSite           = ProblemType{"cross-site-request", "Cross-site request refused", fiber.StatusForbidden}
 
 	// Provider sign-in (package provider).
@@ -80,7 +81,7 @@ var Catalogue = []ProblemType{
 	ProblemForbidden, ProblemDenied, ProblemPasswordChange, ProblemEmailNotVerified,
 	ProblemRegistrationOff, ProblemNotFound, ProblemMethodNotAllowed, ProblemTooLarge, ProblemHeadersTooLarge, ProblemRequestTimeout,
 	ProblemUnsupportedMedia, ProblemRateLimited, ProblemLocked, ProblemInternal,
-	ProblemUpstreamUnavailable, ProblemStoreUnavailable, ProblemUpstreamTimeout, ProblemCrossSite,
+	ProblemUpstreamUnavailable, ProblemStoreUnavailable, ProblemUpstreamTimeout, ProblemUpstreamBusy, ProblemCrossSite,
 	ProblemOAuthState, ProblemOAuthDenied, ProblemOAuthCode, ProblemOAuthToken, ProblemOAuthEmailUnverified,
 	ProblemOAuthSignupOff, ProblemAccountDisabled, ProblemAccountExists, ProblemProviderUnavailable,
 }

@@ -20,6 +20,12 @@
 //   - an upstream that cannot be reached: the Fiber app tries to connect
 //     again, and answers 502 if that fails too.
 //
+// A request for an upstream whose MaxConns connections are all busy is not
+// handed over: it waits in its loop's queue (in order, within the upstream's
+// ResponseTimeout, for at most QueueFactor × MaxConns requests in all) for a
+// connection to free, and is answered 504 when the wait runs out or 503
+// (ErrQueueFull) when the queue is full.
+//
 // An upstream connection that closes before a byte of the response (a stale
 // pooled one) gets the request once more, on a new connection, from the loop
 // itself; if that fails too the loop answers 502. A pooled connection with
@@ -83,9 +89,11 @@ type Exchange struct {
 	Err        error // why the exchange failed, if it did
 	HandedOver bool  // the Fiber app answers this request instead
 
-	head    bool   // a HEAD request
-	retried bool   // sent upstream a second time
-	raw     []byte // the client's bytes, for a handover
+	head    bool      // a HEAD request
+	retried bool      // sent upstream a second time
+	queued  bool      // waiting in its loop's queue for an upstream connection
+	due     time.Time // queued: its response headers must be in by then
+	raw     []byte    // the client's bytes, for a handover
 	cli     *conn
 	up      *conn
 }
@@ -117,7 +125,21 @@ type Upstream struct {
 	addrs    resolved
 	open     atomic.Int32 // connections open on all loops
 	index    int          // in Options.Upstreams: the loops' idle lists
+	// waiting counts the requests queued for a connection on all loops,
+	// at most maxWaiting (QueueFactor × maxConns).
+	waiting    atomic.Int32
+	maxWaiting int32
 }
+
+// QueueFactor bounds the requests that wait for a connection to an
+// upstream whose max_conns_per_host connections are all busy: up to
+// QueueFactor times that many wait, the next one is answered 503.
+const QueueFactor = 4
+
+// ErrQueueFull is the error Handler.Problem receives for a request refused
+// because QueueFactor × max_conns_per_host requests are already waiting for
+// a connection to its upstream (503 with Retry-After).
+var ErrQueueFull = errors.New("too many requests waiting for an upstream connection")
 
 // NewUpstream returns the fast path's view of p, or nil when p is an https
 // upstream (served by the Fiber app only). dialTimeout and maxConns are those
@@ -133,7 +155,8 @@ func NewUpstream(p *proxy.Proxy, dialTimeout time.Duration, maxConns int) (*Upst
 	if dialTimeout <= 0 {
 		dialTimeout = 5 * time.Second
 	}
-	u := &Upstream{proxy: p, timeout: p.ResponseTimeout(), dial: dialTimeout, maxConns: int32(maxConns)}
+	u := &Upstream{proxy: p, timeout: p.ResponseTimeout(), dial: dialTimeout, maxConns: int32(maxConns),
+		maxWaiting: int32(min(QueueFactor*maxConns, 1<<30))}
 	if err := u.addrs.init(addr); err != nil {
 		return nil, fmt.Errorf("fast path: upstream %s: %w", addr, err)
 	}

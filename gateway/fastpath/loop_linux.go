@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -45,6 +46,7 @@ var (
 	errClientGone      = errors.New("client closed the connection")
 	errUnknownUpstream = errors.New("upstream not in Options.Upstreams")
 	errShutdown        = errors.New("server shut down")
+	errQueueTimeout    = errors.New("no upstream connection free in time")
 )
 
 type connKind uint8
@@ -73,24 +75,28 @@ type conn struct {
 }
 
 type loop struct {
-	s      *Server
-	ep     int
-	efd    int // eventfd: Shutdown wakes the loop
-	conns  connTable
-	idle   [][]*conn // pooled upstream connections, by Upstream.index
-	gen    int32
-	buf    []byte
-	wbuf   []byte
-	peek   [1]byte // readable's scratch
-	rd     bytes.Reader
-	br     *bufio.Reader
-	rh     fasthttp.ResponseHeader
-	out    fasthttp.ResponseHeader
-	events []unix.EpollEvent
-	now    time.Time
-	scan   time.Time
-	closed bool // accepting stopped
-	next   int  // the loop the next accepted connection goes to
+	s     *Server
+	ep    int
+	efd   int // eventfd: Shutdown wakes the loop
+	conns connTable
+	idle  [][]*conn // pooled upstream connections, by Upstream.index
+	// waiting are the exchanges queued for a connection, in arrival
+	// order, by Upstream.index; queued counts them on this loop.
+	waiting []exQueue
+	queued  int
+	gen     int32
+	buf     []byte
+	wbuf    []byte
+	peek    [1]byte // readable's scratch
+	rd      bytes.Reader
+	br      *bufio.Reader
+	rh      fasthttp.ResponseHeader
+	out     fasthttp.ResponseHeader
+	events  []unix.EpollEvent
+	now     time.Time
+	scan    time.Time
+	closed  bool // accepting stopped
+	next    int  // the loop the next accepted connection goes to
 
 	mu       sync.Mutex
 	incoming []accepted // connections another loop accepted for this one
@@ -111,6 +117,7 @@ func putExchange(ex *Exchange) {
 	ex.Upstream, ex.ID, ex.Ctx, ex.Status, ex.Err, ex.HandedOver, ex.PeerText = nil, "", nil, 0, nil, false, ""
 	ex.Head, ex.raw = ex.Head[:0], ex.raw[:0]
 	ex.head, ex.retried, ex.cli, ex.up = false, false, nil, nil
+	ex.queued, ex.due = false, time.Time{}
 	exPool.Put(ex)
 }
 
@@ -126,9 +133,10 @@ func newLoop(s *Server) (*loop, error) {
 	}
 	l := &loop{
 		s: s, ep: ep, efd: efd,
-		idle:   make([][]*conn, len(s.o.Upstreams)),
-		buf:    make([]byte, maxInline),
-		events: make([]unix.EpollEvent, 256),
+		idle:    make([][]*conn, len(s.o.Upstreams)),
+		waiting: make([]exQueue, len(s.o.Upstreams)),
+		buf:     make([]byte, maxInline),
+		events:  make([]unix.EpollEvent, 256),
 	}
 	l.br = bufio.NewReaderSize(&l.rd, maxInline)
 	for _, fd := range []int{s.lfd, efd} {
@@ -179,6 +187,9 @@ func (l *loop) run() error {
 		if !l.now.Before(l.scan) {
 			l.expire()
 			l.scan = l.now.Add(scanEvery)
+		}
+		if l.queued > 0 {
+			l.dispatch()
 		}
 		if l.s.closing.Load() && l.shutdown() {
 			return nil
@@ -435,7 +446,15 @@ func (l *loop) retreat(ex *Exchange) {
 // the connect. A second try (ex.retried) goes on a new connection, and if it
 // cannot start the loop answers 502 itself.
 func (l *loop) send(ex *Exchange) {
+	if !ex.retried && ex.Upstream.index < len(l.waiting) && l.waiting[ex.Upstream.index].len() > 0 {
+		l.enqueue(ex) // behind those already waiting
+		return
+	}
 	u, err := l.upstreamConn(ex.Upstream, ex.retried)
+	if err == errTooManyConns && !ex.retried {
+		l.enqueue(ex)
+		return
+	}
 	if err != nil {
 		if ex.retried {
 			l.problem(ex, false, err)
@@ -444,12 +463,66 @@ func (l *loop) send(ex *Exchange) {
 		l.retreat(ex)
 		return
 	}
+	l.start(ex, u)
+}
+
+// start sends ex on u, or waits for u's connect.
+func (l *loop) start(ex *Exchange, u *conn) {
 	ex.up, u.ex = u, ex
 	if u.connecting {
 		u.deadline = l.now.Add(ex.Upstream.dial)
 		return
 	}
 	l.writeHead(u)
+}
+
+// enqueue makes ex wait for a connection to its upstream, all of whose
+// connections are busy, instead of handing it to the Fiber app (which would
+// keep its client connection for good). The wait counts toward the
+// response timeout; when QueueFactor × max_conns_per_host requests are
+// already waiting, ex is answered 503 at once.
+func (l *loop) enqueue(ex *Exchange) {
+	up := ex.Upstream
+	if up.waiting.Add(1) > up.maxWaiting {
+		up.waiting.Add(-1)
+		l.problem(ex, false, ErrQueueFull)
+		return
+	}
+	ex.queued, ex.due = true, l.now.Add(up.timeout)
+	ex.cli.deadline = ex.due // expire answers 504 then
+	l.waiting[up.index].push(ex)
+	l.queued++
+}
+
+// dequeue takes ex out of its queue.
+func (l *loop) dequeue(ex *Exchange) {
+	l.waiting[ex.Upstream.index].remove(ex)
+	ex.queued = false
+	ex.cli.deadline = time.Time{}
+	ex.Upstream.waiting.Add(-1)
+	l.queued--
+}
+
+// dispatch gives queued exchanges, oldest first, the connections that have
+// freed up: pooled ones of this loop, or new ones when other loops closed
+// theirs.
+func (l *loop) dispatch() {
+	for i := range l.waiting {
+		q := &l.waiting[i]
+		for q.len() > 0 {
+			ex := q.front()
+			u, err := l.upstreamConn(ex.Upstream, false)
+			if err == errTooManyConns {
+				break
+			}
+			l.dequeue(ex)
+			if err != nil {
+				l.retreat(ex) // cannot connect: as send does
+				continue
+			}
+			l.start(ex, u)
+		}
+	}
 }
 
 func (l *loop) upstreamConn(up *Upstream, fresh bool) (*conn, error) {
@@ -682,7 +755,7 @@ func (l *loop) broken(u *conn, err error) {
 }
 
 func (l *loop) pool(u *conn) {
-	if l.s.closing.Load() {
+	if l.s.closing.Load() && l.waiting[u.up.index].len() == 0 {
 		l.close(u)
 		return
 	}
@@ -771,6 +844,9 @@ func (l *loop) abort(c *conn, err error) {
 	if ex == nil {
 		return
 	}
+	if ex.queued {
+		l.dequeue(ex)
+	}
 	c.ex = nil
 	if u := ex.up; u != nil {
 		u.ex = nil
@@ -785,13 +861,26 @@ func (l *loop) abort(c *conn, err error) {
 	putExchange(ex)
 }
 
-// expire acts on the deadlines that have passed.
+// expire acts on the deadlines that have passed, and closes this loop's
+// idle connections to an upstream for which other loops have requests
+// waiting, so that they can connect.
 func (l *loop) expire() {
+	for i, list := range l.idle {
+		if len(list) > 0 && l.waiting[i].len() == 0 && l.s.o.Upstreams[i].waiting.Load() > 0 {
+			for _, u := range slices.Clone(list) {
+				l.close(u)
+			}
+		}
+	}
 	for _, c := range l.conns.all() {
 		if c.deadline.IsZero() || l.now.Before(c.deadline) {
 			continue
 		}
 		switch {
+		case c.kind == kindClient && c.ex != nil && c.ex.queued:
+			ex := c.ex
+			l.dequeue(ex)
+			l.problem(ex, true, errQueueTimeout)
 		case c.kind == kindClient:
 			l.abort(c, errClientGone)
 			l.close(c) // idle too long, or not reading its response
@@ -885,5 +974,46 @@ func (t *connTable) all() func(yield func(int, *conn) bool) {
 				return
 			}
 		}
+	}
+}
+
+// exQueue is a FIFO of exchanges waiting for an upstream connection.
+type exQueue struct {
+	items []*Exchange
+	head  int
+}
+
+func (q *exQueue) len() int { return len(q.items) - q.head }
+
+func (q *exQueue) front() *Exchange { return q.items[q.head] }
+
+func (q *exQueue) push(ex *Exchange) {
+	if q.head > 0 && q.head >= len(q.items)/2 { // reuse the consumed half
+		n := copy(q.items, q.items[q.head:])
+		clear(q.items[n:])
+		q.items, q.head = q.items[:n], 0
+	}
+	q.items = append(q.items, ex)
+}
+
+// remove takes ex out, wherever it is (the front, unless its client left
+// or its wait ran out).
+func (q *exQueue) remove(ex *Exchange) {
+	for i := q.head; i < len(q.items); i++ {
+		if q.items[i] != ex {
+			continue
+		}
+		if i == q.head {
+			q.items[i] = nil
+			q.head++
+		} else {
+			copy(q.items[i:], q.items[i+1:])
+			q.items[len(q.items)-1] = nil
+			q.items = q.items[:len(q.items)-1]
+		}
+		if q.head == len(q.items) {
+			q.items, q.head = q.items[:0], 0
+		}
+		return
 	}
 }

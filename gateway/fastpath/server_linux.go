@@ -60,6 +60,15 @@ type Server struct {
 	served, relayed, handedOver atomic.Uint64
 }
 
+// Waiting returns how many requests wait for an upstream connection now.
+func (s *Server) Waiting() int {
+	n := 0
+	for _, up := range s.o.Upstreams {
+		n += int(up.waiting.Load())
+	}
+	return n
+}
+
 // Counts returns how many requests the loops answered themselves, how many
 // responses a relay goroutine streamed, and how many connections went to the
 // Fiber app.

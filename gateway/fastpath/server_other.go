@@ -22,3 +22,6 @@ func (*Server) Shutdown(context.Context) error { return nil }
 
 // Counts is always zero here.
 func (*Server) Counts() (served, relayed, handedOver uint64) { return 0, 0, 0 }
+
+// Waiting is always zero here.
+func (*Server) Waiting() int { return 0 }
