@@ -44,9 +44,16 @@ type Claims struct {
 	// a store that lost its data has a new one, and tokens of the old one
 	// are refused.
 	Epoch string `json:"ep,omitempty"`
+	// External marks the claims of a trusted external issuer's token
+	// (package trust): no authgate session, so neither revocation nor the
+	// store epoch applies.
+	External bool `json:"-"`
 
 	rolesList string // Roles joined by ",", set by Issue and Verify
 }
+
+// SetRolesList computes RolesList once, for claims built outside Verify.
+func (c *Claims) SetRolesList() { c.rolesList = strings.Join(c.Roles, ",") }
 
 // RolesList is Roles joined by commas, as the X-User-Roles header carries
 // them. Issue and Verify compute it once per token, so that a cached token

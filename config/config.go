@@ -225,6 +225,9 @@ type Tokens struct {
 	// CacheSize bounds the number of verified tokens kept in memory so the
 	// hot path does not verify a signature twice. Default 100000.
 	CacheSize int `yaml:"cache_size"`
+	// TrustedIssuers are other issuers whose JWTs are accepted on proxied
+	// and forward-auth requests (service-to-service calls). Default: none.
+	TrustedIssuers []TrustedIssuer `yaml:"trusted_issuers"`
 }
 
 // MaxRefreshReuseGrace bounds tokens.refresh_reuse_grace: the window also

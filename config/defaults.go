@@ -153,6 +153,7 @@ func ApplyDefaults(c *Config) {
 	setDur(&c.OneTimeTokens.ResetTTL, time.Hour)
 	setDur(&c.OneTimeTokens.OAuthStateTTL, 10*time.Minute)
 	applyProviderDefaults(c)
+	applyIssuerDefaults(&c.Tokens)
 }
 
 // selfURL is the gateway's own base URL as seen from its host: listen ":8080"

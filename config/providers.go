@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Provider is an external identity provider people can sign in through
@@ -239,4 +240,97 @@ func isLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// TrustedIssuer is an external token issuer (tokens.trusted_issuers[i]).
+type TrustedIssuer struct {
+	// Name prefixes the subject in the user-id identity header
+	// ("<name>:<sub>"), so an external subject can never pass for a local
+	// user's ID. Lower-case letters, digits, '-' and '_'.
+	Name string `yaml:"name"`
+	// Issuer is the exact `iss` the tokens carry.
+	Issuer string `yaml:"issuer"`
+	// JWKSURL is where the issuer publishes its keys. Default: the
+	// jwks_uri of <issuer>/.well-known/openid-configuration.
+	JWKSURL string `yaml:"jwks_url"`
+	// Audience: a token must name one of them in `aud`. Required.
+	Audience []string `yaml:"audience"`
+	// Algorithms the issuer signs with (RS256, RS384, RS512, PS256, PS384,
+	// PS512, ES256, ES384, EdDSA). Required: the algorithm is pinned.
+	Algorithms []string `yaml:"algorithms"`
+	// Claims naming the subject, name, email and roles. Defaults: sub,
+	// preferred_username, email, roles.
+	Claims IssuerClaims `yaml:"claims"`
+	// AllowedRoles are the roles a token of this issuer may carry into the
+	// gateway; others are dropped. Default: none (the tokens carry no
+	// roles), so an external issuer cannot grant itself admin.
+	AllowedRoles []string `yaml:"allowed_roles"`
+	// Refresh is how often the keys are fetched again. Default 10m.
+	Refresh time.Duration `yaml:"refresh"`
+}
+
+// IssuerClaims names claims of an external token.
+type IssuerClaims struct {
+	Subject string `yaml:"subject"`
+	Name    string `yaml:"name"`
+	Email   string `yaml:"email"`
+	Roles   string `yaml:"roles"`
+}
+
+var issuerAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
+
+func applyIssuerDefaults(t *Tokens) {
+	for i := range t.TrustedIssuers {
+		ti := &t.TrustedIssuers[i]
+		ti.Claims.Subject = or(ti.Claims.Subject, "sub")
+		ti.Claims.Name = or(ti.Claims.Name, "preferred_username")
+		ti.Claims.Email = or(ti.Claims.Email, "email")
+		ti.Claims.Roles = or(ti.Claims.Roles, "roles")
+		if ti.Refresh == 0 {
+			ti.Refresh = 10 * time.Minute
+		}
+	}
+}
+
+func validateIssuers(v *problemList, t *Tokens) {
+	seen := map[string]bool{}
+	for i := range t.TrustedIssuers {
+		ti := &t.TrustedIssuers[i]
+		path := indexPath("tokens.trusted_issuers", i)
+		if !providerName.MatchString(ti.Name) {
+			v.add(path+".name", fmt.Sprintf("%q: use 1 to 32 lower-case letters, digits, '-' or '_'", ti.Name))
+		} else if seen["n:"+ti.Name] {
+			v.add(path+".name", fmt.Sprintf("%q is used by another issuer", ti.Name))
+		}
+		seen["n:"+ti.Name] = true
+		if checkProviderURL(v, path+".issuer", ti.Issuer, true) {
+			if ti.Issuer == t.Issuer {
+				v.add(path+".issuer", "is this gateway's own issuer")
+			} else if seen["i:"+ti.Issuer] {
+				v.add(path+".issuer", "is listed twice")
+			}
+			seen["i:"+ti.Issuer] = true
+		}
+		checkProviderURL(v, path+".jwks_url", ti.JWKSURL, false)
+		if len(ti.Audience) == 0 {
+			v.add(path+".audience", "required: a token must be meant for this gateway")
+		}
+		for j, a := range ti.Audience {
+			if a == "" {
+				v.add(indexPath(path+".audience", j), "must not be empty")
+			}
+		}
+		if len(ti.Algorithms) == 0 {
+			v.add(path+".algorithms", "required: pin the algorithms the issuer signs with")
+		}
+		for j, a := range ti.Algorithms {
+			if !slices.Contains(issuerAlgorithms, a) {
+				v.add(indexPath(path+".algorithms", j), fmt.Sprintf("must be one of %s (got %q)", strings.Join(issuerAlgorithms, ", "), a))
+			}
+		}
+		checkRoles(v, path+".allowed_roles", ti.AllowedRoles)
+		if ti.Refresh < time.Minute || ti.Refresh > 24*time.Hour {
+			v.add(path+".refresh", "must be from 1m to 24h")
+		}
+	}
 }

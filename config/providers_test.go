@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const goodProvider = `
@@ -93,5 +94,34 @@ func TestInlineClientSecretIsWarnedAbout(t *testing.T) {
 	}
 	if _, ok := findProblem(cfg.Warnings(), "providers[0].client_secret", "secret written inline"); !ok {
 		t.Fatalf("no inline-secret warning: %v", cfg.Warnings())
+	}
+}
+
+func TestTrustedIssuerProblems(t *testing.T) {
+	base := "tokens:\n  trusted_issuers:\n    - name: corp\n      issuer: https://id.example.com\n      audience: [authgate]\n      algorithms: [RS256]\n"
+	cfg, ps := loadProblems(t, base, nil)
+	if ps != nil {
+		t.Fatalf("good issuer: %v", ps)
+	}
+	if ti := cfg.Tokens.TrustedIssuers[0]; ti.Claims.Subject != "sub" || ti.Claims.Roles != "roles" || ti.Refresh != 10*time.Minute || ti.AllowedRoles != nil {
+		t.Fatalf("defaults %+v", ti)
+	}
+	tests := []struct{ name, src, path, msg string }{
+		{"no audience", strings.Replace(base, "      audience: [authgate]\n", "", 1), "tokens.trusted_issuers[0].audience", "required"},
+		{"no algorithms", strings.Replace(base, "      algorithms: [RS256]\n", "", 1), "tokens.trusted_issuers[0].algorithms", "required"},
+		{"HS256 cannot be pinned", strings.Replace(base, "[RS256]", "[HS256]", 1), "tokens.trusted_issuers[0].algorithms[0]", "must be one of"},
+		{"none cannot be pinned", strings.Replace(base, "[RS256]", "[none]", 1), "tokens.trusted_issuers[0].algorithms[0]", "must be one of"},
+		{"own issuer", strings.Replace(base, "https://id.example.com", "authgate", 1), "tokens.trusted_issuers[0].issuer", "absolute https URL"},
+		{"http issuer", strings.Replace(base, "https://id.example.com", "http://id.example.com", 1), "tokens.trusted_issuers[0].issuer", "use https"},
+		{"bad name", strings.Replace(base, "name: corp", "name: Corp!", 1), "tokens.trusted_issuers[0].name", "lower-case"},
+		{"refresh too short", base + "      refresh: 1s\n", "tokens.trusted_issuers[0].refresh", "from 1m to 24h"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ps := loadProblems(t, tc.src, nil)
+			if _, ok := findProblem(ps, tc.path, tc.msg); !ok {
+				t.Fatalf("no problem at %s containing %q; got %v", tc.path, tc.msg, ps)
+			}
+		})
 	}
 }

@@ -42,6 +42,7 @@ func Validate(c *Config) Problems {
 	validateLimits(v, c)
 	positive(v, "one_time_tokens.oauth_state_ttl", c.OneTimeTokens.OAuthStateTTL)
 	validateProviders(v, c)
+	validateIssuers(v, &c.Tokens)
 	return v.ps
 }
 

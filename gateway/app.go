@@ -101,6 +101,9 @@ type request struct {
 	peer        netip.Addr              // the connection's remote address
 	peerText    string                  // peer.String(), kept per connection by the fast path
 	tls         bool                    // the client connection is TLS
+	// own: an own route (not forward-auth) is serving the request, where
+	// tokens of trusted external issuers are not accepted.
+	own bool
 }
 
 var (
@@ -404,6 +407,7 @@ func (g *Gateway) serveOwn(c *fiber.Ctx, rq *request, r *route, id string) error
 			ClientIP: rq.clientIP, UserAgent: string(rq.hdr.UserAgent()), RequestID: rq.id,
 		}))
 	}
+	rq.own = r.name != "verify"
 	if r.anyMethod != nil {
 		if id != "" {
 			c.Locals(localID, id)

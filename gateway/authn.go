@@ -56,6 +56,11 @@ func (g *Gateway) authenticate(rq *request) (*auth.Claims, error) {
 		}
 		return nil, problem(ProblemInvalidToken, detail)
 	}
+	if claims.External && rq.own {
+		// A service's token has no authgate session or account: it is for
+		// proxied and forward-auth requests only.
+		return nil, problem(ProblemInvalidToken, "a token of an external issuer is not accepted on this route")
+	}
 	rq.user = claims.Subject
 	return claims, nil
 }

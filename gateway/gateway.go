@@ -28,6 +28,7 @@ import (
 	"authgate/provider"
 	"authgate/returnto"
 	"authgate/store"
+	"authgate/trust"
 )
 
 // Options are the parts of a gateway that do not come from the config.
@@ -67,6 +68,7 @@ type Gateway struct {
 	metrics  *metrics
 	acct     *account.Service
 	prov     *provider.Service // nil: no providers configured
+	issuers  *trust.Issuers    // nil: no tokens.trusted_issuers
 	// audited: own routes put the request's audit details in its context.
 	audited bool
 	returns *returnto.Policy // allowed return addresses (and CSRF origins)
@@ -131,6 +133,9 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	g.tokens.SetEpoch(g.lease.Epoch)
 	g.verifier = auth.NewVerifier(g.tokens, g.revoked, cfg.Tokens.CacheSize)
 	g.verifier.SetGate(g.lease)
+	if g.issuers = trust.New(cfg.Tokens.TrustedIssuers, cfg.Tokens.Leeway, nil, g.log); g.issuers != nil {
+		g.verifier.SetExternal(g.issuers)
+	}
 	g.sessions = auth.NewSessions(g.st, g.tokens, g.revoked, cfg.Tokens)
 	if g.trusted, err = parseTrusted(cfg.TrustedProxies); err != nil {
 		return nil, err
@@ -258,6 +263,9 @@ func (g *Gateway) AdminApp() *fiber.App { return g.admin }
 // Start seeds the configured users and starts keeping the revocation set in
 // step with the store until ctx ends. Call it before serving.
 func (g *Gateway) Start(ctx context.Context) error {
+	if g.issuers != nil {
+		g.issuers.Start(ctx)
+	}
 	if err := g.seedUsers(ctx); err != nil {
 		return err
 	}
