@@ -37,7 +37,7 @@ func TestEveryEventIsFreeOfSecrets(t *testing.T) {
 	const hsSecret = "0123456789abcdef0123456789abcdef-audit"
 	e := newEnv(t, func(y string) string {
 		y = strings.Replace(y, "rate_limits:\n", "rate_limits:\n  mail_per_ip: \"1000-M\"\n  mail_per_email: \"3-H\"\n  lockout_failures: 3\n", 1)
-		return y + registrationOn + "tokens:\n  keys:\n    - {kid: k, alg: HS256, secret: " + hsSecret + "}\n"
+		return y + registrationOn + "tokens:\n  refresh_reuse_grace: 0s\n  keys:\n    - {kid: k, alg: HS256, secret: " + hsSecret + "}\n"
 	}, func(o *Options) { o.Audit = audit.New(&out, nil) })
 	rec := &recordingMailer{}
 	e.g.acct.UseMailer(rec)
