@@ -33,7 +33,11 @@ func (g *Gateway) buildBrowser() error {
 	if !b.Enabled {
 		return nil
 	}
-	g.pages, err = pages.New(pages.Options{Config: g.cfg, Accounts: g.acct, Return: g.returns, Host: g, Logger: g.log})
+	var buttons []pages.ProviderButton
+	for _, p := range g.cfg.Providers {
+		buttons = append(buttons, pages.ProviderButton{Label: p.DisplayName, URL: g.providerBase(p.Name) + "/authorize"})
+	}
+	g.pages, err = pages.New(pages.Options{Config: g.cfg, Accounts: g.acct, Return: g.returns, Host: g, Logger: g.log, Providers: buttons})
 	return err
 }
 

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"encoding/json"
+	"html"
+	"regexp"
 	"io"
 	"net"
 	"net/http"
@@ -30,6 +32,7 @@ func newProviderEnv(t *testing.T, providerYAML string) *providerEnv {
 		return y + `transport:
   cookies: {enabled: true, secure: false}
 browser:
+  enabled: true
   return_hosts: ["127.0.0.1:` + port + `"]
 providers:
   - name: hydra
@@ -161,6 +164,40 @@ func TestProviderSignInThroughTheGateway(t *testing.T) {
 		res, body = browse(t, b, e.base+"/api/landing")
 		if res.StatusCode != 200 || echoHeaders(t, body).Get("X-User-Id") != alice.ID {
 			t.Fatalf("proxied with the session cookie: %d %s", res.StatusCode, body)
+		}
+	})
+
+	t.Run("the sign-in page's button leads through the provider back to the page asked for", func(t *testing.T) {
+		b := hydratest.NewBrowser()
+		nav := []string{"Sec-Fetch-Mode", "navigate", "Accept", "text/html"}
+		// A navigation to a protected page without a session goes to the
+		// sign-in page, which offers the provider.
+		res, _ := browse(t, b, e.base+"/api/wanted?x=1", nav...)
+		if res.StatusCode != 302 {
+			t.Fatalf("protected navigation: %d", res.StatusCode)
+		}
+		res, body := browse(t, b, e.base+res.Header.Get("Location"), nav...)
+		m := regexp.MustCompile(`<a class="provider" href="([^"]+)">Sign in with Hydra</a>`).FindSubmatch(body)
+		if res.StatusCode != 200 || m == nil {
+			t.Fatalf("sign-in page %d without the provider button:\n%s", res.StatusCode, body)
+		}
+		href := html.UnescapeString(string(m[1]))
+		res, _ = browse(t, b, e.base+href, nav...)
+		if res.StatusCode != 302 {
+			t.Fatalf("button %s: %d", href, res.StatusCode)
+		}
+		e.hydra.Next(hydratest.Person{Subject: "hy-button", Email: "button@example.com", EmailVerified: true, Username: "buttonuser"})
+		cb, err := b.FollowUntil(res.Header.Get("Location"), e.base+"/auth/oauth/hydra/callback")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, _ = browse(t, b, cb, nav...)
+		if loc := res.Header.Get("Location"); res.StatusCode != 302 || loc != "/api/wanted?x=1" {
+			t.Fatalf("after the callback: %d to %q, want the page asked for", res.StatusCode, loc)
+		}
+		res, body = browse(t, b, e.base+"/api/wanted?x=1", nav...)
+		if res.StatusCode != 200 || echoHeaders(t, body).Get("X-User-Name") != "buttonuser" {
+			t.Fatalf("the page asked for: %d %s", res.StatusCode, body)
 		}
 	})
 

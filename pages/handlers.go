@@ -45,6 +45,15 @@ type Options struct {
 	Return   *returnto.Policy
 	Host     Host
 	Logger   *slog.Logger
+	// Providers are the identity providers offered on the sign-in page
+	// ("Sign in with …"), in order.
+	Providers []ProviderButton
+}
+
+// ProviderButton is a "Sign in with …" link: URL is the provider's
+// authorize route; the page adds the return address.
+type ProviderButton struct {
+	Label, URL string
 }
 
 // Pages serves the pages under browser.path.
@@ -58,6 +67,7 @@ type Pages struct {
 	base   string
 	scoped map[string]config.ScopedSignIn
 	csp    string // with %s for the nonce
+	provs  []ProviderButton
 }
 
 // New loads the templates and builds the pages.
@@ -66,7 +76,7 @@ func New(o Options) (*Pages, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Pages{cfg: o.Config, acct: o.Accounts, ret: o.Return, host: o.Host, log: o.Logger, tpl: tpl,
+	p := &Pages{cfg: o.Config, acct: o.Accounts, ret: o.Return, host: o.Host, log: o.Logger, tpl: tpl, provs: o.Providers,
 		base: o.Config.Browser.Path, scoped: map[string]config.ScopedSignIn{}}
 	if p.log == nil {
 		p.log = slog.Default()
@@ -316,6 +326,9 @@ func (p *Pages) signIn(c *fiber.Ctx, v *View, r Request, scope *config.ScopedSig
 	page := PageSignIn
 	if scope != nil {
 		page = PageSignIn + "/" + scope.Name
+	}
+	if scope == nil {
+		v.Providers = p.provs
 	}
 	if c.Method() != fiber.MethodPost {
 		if r.Claims != nil && !r.Claims.PasswordChange && scope == nil {

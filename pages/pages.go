@@ -120,8 +120,10 @@ type View struct {
 	Done   bool   // the form's work is done: show no form
 	Must   bool   // the password must be changed before anything else
 	Links  Links
-	values map[string]string
-	errors map[string]string
+	// Providers are the "Sign in with …" links of the sign-in page.
+	Providers []ProviderButton
+	values    map[string]string
+	errors    map[string]string
 }
 
 // Links are the other pages.
