@@ -64,6 +64,16 @@ func documented(rows []string, path string) bool {
 		}
 		return false
 	}
+	// A field of a list's objects, named relative to the list's row:
+	// `tokens.keys[]` … `kid` or `claims.subject`.
+	if i := strings.LastIndex(path, "[]."); i >= 0 {
+		list, rel := path[:i+2], path[i+3:]
+		for _, r := range rows {
+			if strings.Contains(r, "`"+list+"`") && strings.Contains(r, "`"+rel+"`") {
+				return true
+			}
+		}
+	}
 	parent, leaf := "", path
 	if i := strings.LastIndex(path, "."); i >= 0 {
 		parent, leaf = path[:i], path[i+1:]
