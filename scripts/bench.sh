@@ -15,6 +15,12 @@
 #                  Authorization: Bearer <token>; log.level info (one line per
 #                  request, stderr appended to .bench/authgate-info.log)
 #   authgate-warn  the same with log.level warn (no request log lines)
+#   fa-authgate    (FORWARD=1) nginx with examples/nginx.conf, as the
+#                  forward-auth docs show: auth_request to authgate-warn's
+#                  /auth/verify, then proxy_pass to the upstream
+#   fa-checker     (FORWARD=1) the same nginx config, auth_request to
+#                  scripts/jwtcheck, a minimal Go JWT checker (EdDSA with
+#                  authgate's key; no revocation, rules or identity headers)
 #
 # Environment (defaults in brackets):
 #   DURATION [10s]  wrk duration per target and run
@@ -23,10 +29,30 @@
 #   RUNS     [1]    runs per target; the table shows the median by req/s
 #   UPSTREAM_PORT [18081]  NGINX_PORT [18082]  NGINX_LOG_PORT [18085]
 #   AUTHGATE_PORT [18083]  AUTHGATE_WARN_PORT [18084]
+#   FORWARD  [0]    1: also the forward-auth targets (ports FA_PORT [18086],
+#                   FA_CHECK_PORT [18087], CHECKER_PORT [18088])
+#   RULES    [0]    rules before the final /** in authgate's config, all
+#                   under /bench/ (the request matches none of them), to
+#                   measure rule matching with 1000 or 10000 rules
+#   NGINX_KEEPALIVE [64]  the nginx targets' upstream keepalive (1024 for
+#                   the many-clients comparison)
+#   Many clients: CONNS=1000 or CONNS=5000 (the script raises `ulimit -n`
+#   to 4 × CONNS + 1024 and fails if it cannot).
+#
+# Examples (the lead's measurement; each prints ratios against nginx from
+# the same run):
+#   RUNS=3 scripts/bench.sh                                   # 64 clients
+#   RUNS=3 CONNS=1000 NGINX_KEEPALIVE=64 scripts/bench.sh     # many clients
+#   RUNS=3 CONNS=5000 NGINX_KEEPALIVE=1024 scripts/bench.sh
+#   RUNS=3 FORWARD=1 scripts/bench.sh                         # forward-auth
+#   RUNS=3 RULES=1000 scripts/bench.sh; RUNS=3 RULES=10000 scripts/bench.sh
+#   DURATION=1s WARMUP=1s FORWARD=1 RULES=100 scripts/bench.sh  # smoke test
 #
 # For each target the table shows req/s, the p50 and p99 latency, the CPU
-# time the server under test spent per request, and the req/s ratios to nginx
-# and to the upstream alone.
+# time the server under test spent per request (for fa-*: nginx and the
+# checker together), its resident memory after the run (RSS, MiB, with its
+# children: the nginx workers), and the req/s ratios to nginx and to the
+# upstream alone.
 #
 # Every process started here is stopped on exit. Nothing but 127.0.0.1 is
 # ever contacted. Needs go, wrk, nginx and curl.
@@ -44,6 +70,12 @@ NGINX_PORT=${NGINX_PORT:-18082}
 NGINX_LOG_PORT=${NGINX_LOG_PORT:-18085}
 AUTHGATE_PORT=${AUTHGATE_PORT:-18083}
 AUTHGATE_WARN_PORT=${AUTHGATE_WARN_PORT:-18084}
+FORWARD=${FORWARD:-0}
+FA_PORT=${FA_PORT:-18086}
+FA_CHECK_PORT=${FA_CHECK_PORT:-18087}
+CHECKER_PORT=${CHECKER_PORT:-18088}
+RULES=${RULES:-0}
+NGINX_KEEPALIVE=${NGINX_KEEPALIVE:-64}
 HOST=127.0.0.1
 B=.bench
 
@@ -58,8 +90,13 @@ if ((${#missing[@]})); then
 	die "missing: ${missing[*]}; install wrk, nginx and curl with: apt-get install wrk nginx-light curl"
 fi
 
+want_files=$((4 * CONNS + 1024))
+if (($(ulimit -n) < want_files)); then
+	ulimit -n "$want_files" 2>/dev/null || die "CONNS=$CONNS needs ulimit -n $want_files (raise the hard limit first)"
+fi
+
 port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$NGINX_LOG_PORT" "$AUTHGATE_PORT" "$AUTHGATE_WARN_PORT"; do
+for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$NGINX_LOG_PORT" "$AUTHGATE_PORT" "$AUTHGATE_WARN_PORT" $( ((FORWARD)) && echo "$FA_PORT $FA_CHECK_PORT $CHECKER_PORT"); do
 	! port_busy "$p" || die "port $HOST:$p is in use; choose others with UPSTREAM_PORT, NGINX_PORT, NGINX_LOG_PORT, AUTHGATE_PORT, AUTHGATE_WARN_PORT"
 done
 
@@ -82,6 +119,7 @@ rm -rf "$B/data-info" "$B/data-warn"
 
 echo "== build"
 go build -o "$B/authgate" .
+((FORWARD)) && go build -o "$B/jwtcheck" ./scripts/jwtcheck
 
 # wait_http URL: until something answers on it (any status), at most 10s.
 wait_http() {
@@ -101,7 +139,8 @@ worker_processes auto;
 daemon off;
 pid $B/$1.pid;
 error_log $B/$1-error.log warn;
-events { worker_connections 4096; }
+worker_rlimit_nofile $want_files;
+events { worker_connections $want_files; }
 http {
     access_log ${5:-off};
     keepalive_requests 1000000;
@@ -130,7 +169,7 @@ declare -A server=([direct]=$!)
 
 echo "== nginx: proxy_pass on $HOST:$NGINX_PORT"
 nginx_conf proxy "$NGINX_PORT" \
-	"upstream u { server $HOST:$UPSTREAM_PORT; keepalive 64; keepalive_requests 1000000; }" \
+	"upstream u { server $HOST:$UPSTREAM_PORT; keepalive $NGINX_KEEPALIVE; keepalive_requests 1000000; }" \
 	'proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection "";'
 nginx -p "$B" -c "$B/proxy.conf" -e "$B/proxy-error.log" &
 pids+=($!)
@@ -139,7 +178,7 @@ server[nginx]=$!
 echo "== nginx-log: the same with an access log on $HOST:$NGINX_LOG_PORT"
 : >"$B/nginx-access.log"
 nginx_conf proxy-log "$NGINX_LOG_PORT" \
-	"upstream u { server $HOST:$UPSTREAM_PORT; keepalive 64; keepalive_requests 1000000; }" \
+	"upstream u { server $HOST:$UPSTREAM_PORT; keepalive $NGINX_KEEPALIVE; keepalive_requests 1000000; }" \
 	'proxy_pass http://u; proxy_http_version 1.1; proxy_set_header Connection "";' \
 	"$B/nginx-access.log"
 nginx -p "$B" -c "$B/proxy-log.conf" -e "$B/proxy-log-error.log" &
@@ -153,6 +192,7 @@ HASH=$(printf '%s\n' "$PASSWORD" | "$B/authgate" hash-password)
 start_authgate() {
 	cat >"$B/$1.yaml" <<EOF
 listen: "$HOST:$2"
+admin_listen: "off"   # two instances would both want 127.0.0.1:8081
 data_dir: $B/data-$1   # the embedded store and the generated signing key
 log: {level: $3}
 upstreams:
@@ -161,7 +201,9 @@ tokens: {access_ttl: 2h}
 users:
   seed:
     - {username: bench, password_hash: "$HASH", email: bench@example.com, roles: [user]}
+trusted_proxies: ["127.0.0.1/32"]
 rules:
+$(for ((i = 0; i < RULES; i++)); do echo "  - {path: /bench/r$i/**, policy: deny}"; done)
   - {path: /**, policy: authenticated}
 EOF
 	"$B/authgate" check -config "$B/$1.yaml" >/dev/null
@@ -174,6 +216,34 @@ EOF
 echo "== authgate on $HOST:$AUTHGATE_PORT (log info) and $HOST:$AUTHGATE_WARN_PORT (log warn)"
 start_authgate info "$AUTHGATE_PORT" info authgate
 start_authgate warn "$AUTHGATE_WARN_PORT" warn authgate-warn
+
+if ((FORWARD)); then
+	# fa_conf NAME PORT AUTH: examples/nginx.conf, as the forward-auth docs
+	# show it, inside a self-contained http block.
+	fa_conf() {
+		nginx_conf "$1" "$2" "" ""
+		sed -e "s/{{LISTEN}}/$HOST:$2/" -e "s/{{AUTHGATE}}/$3/" -e "s/{{UPSTREAM}}/$HOST:$UPSTREAM_PORT/" \
+			examples/nginx.conf >"$B/$1-site.conf"
+		# the generated server block is replaced by the example's
+		awk -v site="$B/$1-site.conf" '/^    server \{/ { print "    include " site ";"; skip = 1 } skip && /^    }$/ { skip = 0; next } !skip' \
+			"$B/$1.conf" >"$B/$1.conf.new" && mv "$B/$1.conf.new" "$B/$1.conf"
+	}
+	echo "== forward-auth: nginx with examples/nginx.conf on $HOST:$FA_PORT (authgate) and $HOST:$FA_CHECK_PORT (jwtcheck on $CHECKER_PORT)"
+	wait_http "http://$HOST:$AUTHGATE_WARN_PORT/healthz" # it has written its key
+	"$B/jwtcheck" -listen "$HOST:$CHECKER_PORT" -key "$B/data-warn/keys/ed25519.pem" 2>"$B/jwtcheck.log" &
+	pids+=($!)
+	checker=$!
+	fa_conf fa "$FA_PORT" "$HOST:$AUTHGATE_WARN_PORT"
+	nginx -p "$B" -c "$B/fa.conf" -e "$B/fa-error.log" &
+	pids+=($!)
+	server[fa-authgate]=$!
+	fa_conf fa-check "$FA_CHECK_PORT" "$HOST:$CHECKER_PORT"
+	nginx -p "$B" -c "$B/fa-check.conf" -e "$B/fa-check-error.log" &
+	pids+=($!)
+	server[fa-checker]=$!
+	wait_http "http://$HOST:$FA_PORT/"
+	wait_http "http://$HOST:$FA_CHECK_PORT/"
+fi
 
 wait_http "http://$HOST:$UPSTREAM_PORT/"
 wait_http "http://$HOST:$NGINX_PORT/"
@@ -203,6 +273,7 @@ got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$AUTHGAT
 [[ $got == 401 ]] || die "authgate answered $got without a token; the rule is not enforced"
 
 names=(direct nginx nginx-log authgate authgate-warn)
+((FORWARD)) && names+=(fa-authgate fa-checker)
 declare -A url=(
 	[direct]="http://$HOST:$UPSTREAM_PORT/bench/ping"
 	[nginx]="http://$HOST:$NGINX_PORT/bench/ping"
@@ -211,12 +282,32 @@ declare -A url=(
 	[authgate-warn]="http://$HOST:$AUTHGATE_WARN_PORT/bench/ping"
 )
 declare -A auth=([authgate]="Bearer $TOKEN_INFO" [authgate-warn]="Bearer $TOKEN_WARN")
+if ((FORWARD)); then
+	url[fa-authgate]="http://$HOST:$FA_PORT/bench/ping"
+	url[fa-checker]="http://$HOST:$FA_CHECK_PORT/bench/ping"
+	auth[fa-authgate]="Bearer $TOKEN_WARN"
+	auth[fa-checker]="Bearer $TOKEN_WARN"
+	for n in fa-authgate fa-checker; do
+		got=$(curl -s --max-time 5 -H "Authorization: ${auth[$n]}" "${url[$n]}")
+		[[ $got == ok ]] || die "$n answered $got instead of ok"
+	done
+fi
 
-# cpu_ticks PID: user+system CPU time of PID and its children (the nginx
-# workers), in clock ticks.
+# pids_of NAME: the processes whose CPU counts for target NAME: the server
+# and its children (the nginx workers); for fa-*, also what nginx asks.
+pids_of() {
+	local p
+	for p in "${server[$1]}" $(pgrep -P "${server[$1]}" || true); do echo "$p"; done
+	case $1 in
+	fa-authgate) pids_of authgate-warn ;;
+	fa-checker) echo "$checker" ;;
+	esac
+}
+
+# cpu_ticks NAME: user+system CPU time of pids_of NAME, in clock ticks.
 cpu_ticks() {
 	local t=0 p
-	for p in "$1" $(pgrep -P "$1" || true); do
+	for p in $(pids_of "$1"); do
 		[[ -r /proc/$p/stat ]] && t=$((t + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
 	done
 	echo "$t"
@@ -230,14 +321,18 @@ run_wrk() {
 	local args=(-t"$THREADS" -c"$CONNS" -d"$2" --latency)
 	[[ -n ${auth[$1]:-} ]] && args+=(-H "Authorization: ${auth[$1]}")
 	local out c0 c1
-	c0=$(cpu_ticks "${server[$1]}")
+	c0=$(cpu_ticks "$1")
 	out=$(wrk "${args[@]}" "${url[$1]}") || die "wrk on $1 failed"
-	c1=$(cpu_ticks "${server[$1]}")
+	c1=$(cpu_ticks "$1")
+	local rss=0 p
+	for p in $(pids_of "$1"); do
+		[[ -r /proc/$p/status ]] && rss=$((rss + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")))
+	done
 	if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
 		echo "$out" >&2
 		die "$1 answered non-2xx responses"
 	fi
-	awk -v ticks=$((c1 - c0)) -v hz="$TICK" '
+	awk -v ticks=$((c1 - c0)) -v hz="$TICK" -v rss="$rss" '
 		function ms(v) {
 			if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
 			if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
@@ -252,7 +347,7 @@ run_wrk() {
 		/Socket errors/ { errs = $0 }
 		END {
 			if (errs != "") print "bench.sh: " errs > "/dev/stderr"
-			printf "%.0f %.3f %.3f %.1f\n", rps, p50, p99, n ? ticks / hz * 1e6 / n : 0
+			printf "%.0f %.3f %.3f %.1f %.0f\n", rps, p50, p99, n ? ticks / hz * 1e6 / n : 0, rss / 1024
 		}' <<<"$out"
 }
 
@@ -266,7 +361,7 @@ echo "== measure: wrk -t$THREADS -c$CONNS -d$DURATION --latency, $RUNS run(s) pe
 for r in $(seq "$RUNS"); do
 	for n in "${names[@]}"; do
 		res=$(run_wrk "$n" "$DURATION")
-		echo "   run $r $n: $res (req/s p50_ms p99_ms cpu_us/req)"
+		echo "   run $r $n: $res (req/s p50_ms p99_ms cpu_us/req rss_mib)"
 		results[$n]+="$res"$'\n'
 		[[ $n == authgate ]] && : >"$B/authgate-info.log" # keep the log files small
 		[[ $n == nginx-log ]] && : >"$B/nginx-access.log"
@@ -277,22 +372,28 @@ done
 median() {
 	printf '%s' "${results[$1]}" | sort -n -k1,1 | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
 }
-declare -A rps p50 p99 cpu
+declare -A rps p50 p99 cpu rss
 for n in "${names[@]}"; do
-	read -r rps[$n] p50[$n] p99[$n] cpu[$n] <<<"$(median "$n")"
+	read -r rps[$n] p50[$n] p99[$n] cpu[$n] rss[$n] <<<"$(median "$n")"
 done
 
 echo
 echo "load: $(uptime | sed 's/.*load average/load average/'), $(nproc) cores"
-printf '%-14s %10s %9s %9s %11s %9s %9s\n' target req/s p50_ms p99_ms cpu_us/req vs_nginx vs_direct
+echo "clients: $CONNS, nginx upstream keepalive: $NGINX_KEEPALIVE, extra rules: $RULES"
+printf '%-14s %10s %9s %9s %11s %8s %9s %9s\n' target req/s p50_ms p99_ms cpu_us/req rss_mib vs_nginx vs_direct
 for n in "${names[@]}"; do
-	printf '%-14s %10s %9s %9s %11s %9.2f %9.2f\n' "$n" "${rps[$n]}" "${p50[$n]}" "${p99[$n]}" "${cpu[$n]}" \
+	printf '%-14s %10s %9s %9s %11s %8s %9.2f %9.2f\n' "$n" "${rps[$n]}" "${p50[$n]}" "${p99[$n]}" "${cpu[$n]}" "${rss[$n]}" \
 		"$(awk -v a="${rps[$n]}" -v b="${rps[nginx]}" 'BEGIN { print a / b }')" \
 		"$(awk -v a="${rps[$n]}" -v b="${rps[direct]}" 'BEGIN { print a / b }')"
 done
 printf 'like for like: authgate-warn / nginx = %.2f (no request log on either), authgate / nginx-log = %.2f (one log line per request on both)\n' \
 	"$(awk -v a="${rps[authgate-warn]}" -v b="${rps[nginx]}" 'BEGIN { print a / b }')" \
 	"$(awk -v a="${rps[authgate]}" -v b="${rps[nginx-log]}" 'BEGIN { print a / b }')"
+if ((FORWARD)); then
+	printf 'forward-auth: nginx auth_request to authgate / to the minimal checker = %.2f req/s, %.2f CPU per request\n' \
+		"$(awk -v a="${rps[fa-authgate]}" -v b="${rps[fa-checker]}" 'BEGIN { print a / b }')" \
+		"$(awk -v a="${cpu[fa-authgate]}" -v b="${cpu[fa-checker]}" 'BEGIN { print b ? a / b : 0 }')"
+fi
 echo "(vs_* are req/s ratios; cpu_us/req is the CPU time of the server under test"
 echo " alone per request: the upstream for direct, the proxy for the others; all"
 echo " processes and wrk share the machine's cores. Logs and configs are in $B)"
