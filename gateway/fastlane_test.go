@@ -332,6 +332,12 @@ func TestFastPathAnswersAsTheFiberApp(t *testing.T) {
 				}
 				r.header.Del("X-Request-Id")
 				r.header.Del("Date")
+				if tc.echo {
+					// The echo's body holds the request id and the remote
+					// port, whose lengths vary (a base-36 counter crossing
+					// 36^n, a 4- or 5-digit port): compared below instead.
+					r.header.Del("Content-Length")
+				}
 			}
 			if fmt.Sprint(got.header) != fmt.Sprint(want.header) {
 				t.Errorf("headers\n got %v\nwant %v", got.header, want.header)
