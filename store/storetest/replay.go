@@ -76,8 +76,10 @@ var replayBehaviours = []behaviour{
 		other := newSession(t, "u", "x0", time.Hour)
 		createSession(t, s, se)
 		createSession(t, s, other)
-		spentAt := time.Now()
 		rotate(t, s, se.ID, graceful("h0", "h1", time.Now().Add(time.Hour), time.Second))
+		// Taken after the rotation: the store stamps the spend somewhere
+		// before this, so a second from here is past its grace.
+		spentAt := time.Now()
 		sleepPast(spentAt.Add(time.Second))
 		wantReuse(t, s, se.ID, graceful("h0", "h1", time.Now().Add(time.Hour), time.Second))
 		wantUserSessions(t, s, "u", other.ID)
