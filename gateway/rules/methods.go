@@ -7,8 +7,9 @@ import "strings"
 // of them) is never covered by one that lists every known method.
 type methodSet uint16
 
-// knownMethods are the methods a rule may name (Fiber's default request
-// methods); the index of each is its bit.
+// knownMethods are the methods with a bit of their own (Fiber's default
+// request methods); the index of each is its bit. A rule may name any other
+// token method too (rule.others).
 var knownMethods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
 
 const (
