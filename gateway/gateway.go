@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"reflect"
 	"sync/atomic"
 	"time"
 
@@ -104,6 +105,9 @@ type Gateway struct {
 	// upstream name (absent: the Fiber app proxies).
 	fastUps map[string]*fastpath.Upstream
 	reload  atomic.Pointer[reloadState] // on root
+	// runCtx is Start's context (on root): what a reload starts runs until
+	// it ends.
+	runCtx context.Context
 }
 
 // New builds a gateway from a loaded, validated config and an open store.
@@ -133,7 +137,17 @@ func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
 	g.tokens.SetEpoch(g.lease.Epoch)
 	g.verifier = auth.NewVerifier(g.tokens, g.revoked, cfg.Tokens.CacheSize)
 	g.verifier.SetGate(g.lease)
-	if g.issuers = trust.New(cfg.Tokens.TrustedIssuers, cfg.Tokens.Leeway, nil, g.log); g.issuers != nil {
+	if prev := o.previous; prev != nil && reflect.DeepEqual(prev.cfg.Tokens.TrustedIssuers, cfg.Tokens.TrustedIssuers) &&
+		prev.cfg.Tokens.Leeway == cfg.Tokens.Leeway {
+		g.issuers = prev.issuers // a reload: keep the running key fetchers
+	} else if g.issuers = trust.New(cfg.Tokens.TrustedIssuers, cfg.Tokens.Leeway, nil, g.log); g.issuers != nil && prev != nil {
+		ctx := g.root.runCtx // a reload that changed them: Start has run for root only
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		g.issuers.Start(ctx)
+	}
+	if g.issuers != nil {
 		g.verifier.SetExternal(g.issuers)
 	}
 	g.sessions = auth.NewSessions(g.st, g.tokens, g.revoked, cfg.Tokens)
@@ -263,6 +277,7 @@ func (g *Gateway) AdminApp() *fiber.App { return g.admin }
 // Start seeds the configured users and starts keeping the revocation set in
 // step with the store until ctx ends. Call it before serving.
 func (g *Gateway) Start(ctx context.Context) error {
+	g.runCtx = ctx
 	if g.issuers != nil {
 		g.issuers.Start(ctx)
 	}
