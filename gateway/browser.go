@@ -167,9 +167,15 @@ func (g *Gateway) autoRefresh(c *fiber.Ctx, rq *request) {
 		return
 	}
 	if at := rq.hdr.Cookie(jar.access); len(at) > 0 {
-		_, err := g.verifier.Authenticate(utils.UnsafeString(at), g.now())
-		if err == nil || errors.Is(err, auth.ErrTokenRevoked) {
-			return // valid, or the session has ended: nothing to renew
+		now := g.now()
+		claims, err := g.verifier.Authenticate(utils.UnsafeString(at), now)
+		if errors.Is(err, auth.ErrTokenRevoked) {
+			return // the session has ended: nothing to renew
+		}
+		// Renewed a little before it expires too, so that it cannot
+		// expire between this check and the decision.
+		if err == nil && (claims.ExpiresAt == nil || claims.ExpiresAt.Sub(now) > renewAhead(g.cfg.Tokens.AccessTTL)) {
+			return
 		}
 	}
 	pair, err := g.refreshes.do(string(rt), func() (auth.Pair, error) {
@@ -189,6 +195,12 @@ func (g *Gateway) autoRefresh(c *fiber.Ctx, rq *request) {
 	g.SetSession(c, pair)
 	rq.hdr.SetCookie(jar.access, pair.AccessToken)
 	rq.hdr.SetCookie(jar.refresh, pair.RefreshToken)
+}
+
+// renewAhead is how long before its expiry an access cookie is renewed: a
+// quarter of its lifetime, at most 30 seconds.
+func renewAhead(ttl time.Duration) time.Duration {
+	return min(ttl/4, 30*time.Second)
 }
 
 // refreshGroup runs one rotation per refresh token at a time and keeps its
