@@ -56,7 +56,11 @@ func (s *Service) SignIn(ctx context.Context, in Login, cl Client) (auth.Pair, s
 	}
 	u, ok, err := s.checkPassword(ctx, in.Username, in.Password)
 	if err != nil {
-		s.obs.Login("error")
+		if errors.Is(err, auth.ErrOverloaded) {
+			s.obs.Login("overloaded") // not an error of anything
+		} else {
+			s.obs.Login("error")
+		}
 		return auth.Pair{}, store.User{}, err
 	}
 	if !ok {

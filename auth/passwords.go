@@ -25,6 +25,10 @@ var (
 	// ErrBadHash: a stored hash is malformed, of an unknown kind, or has
 	// parameters too costly to verify.
 	ErrBadHash = errors.New("malformed password hash")
+	// ErrOverloaded: every hashing slot stayed busy until the caller's
+	// context ended. Overload, not an outage: nothing else failed. It also
+	// matches the context's error.
+	ErrOverloaded = errors.New("password hashing at capacity")
 )
 
 const (
@@ -49,9 +53,12 @@ const (
 )
 
 // Hasher hashes and verifies passwords with argon2id, and verifies legacy
-// bcrypt hashes. At most MaxConcurrent hashes are computed at once (memory
-// use is MaxConcurrent × Memory); callers beyond that wait, and give up
-// when their context ends. It is safe for concurrent use.
+// bcrypt hashes. At most MaxConcurrent hashes are computed at once; callers
+// beyond that wait, and give up with ErrOverloaded when their context ends.
+// Each argon2id hash allocates Memory KiB, but the process's resident
+// memory grows by more than MaxConcurrent × Memory under a flood (freed
+// blocks wait for the garbage collector): docs/security.md states the
+// measured bound. It is safe for concurrent use.
 type Hasher struct {
 	memory      uint32
 	iterations  uint32
@@ -192,7 +199,8 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	return nil
 }
 
-// acquire takes a hashing slot, or returns ctx.Err() when ctx ends first.
+// acquire takes a hashing slot, or returns ErrOverloaded (wrapping
+// ctx.Err()) when ctx ends while every slot is busy.
 func (h *Hasher) acquire(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -201,11 +209,21 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	case h.sem <- struct{}{}:
 		return nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return fmt.Errorf("%w: %w", ErrOverloaded, ctx.Err())
 	}
 }
 
 func (h *Hasher) release() { <-h.sem }
+
+// Reserve takes one hashing slot as a hash would, until release is
+// called: work that must count against MaxConcurrent (and tests that
+// simulate a flood) use it.
+func (h *Hasher) Reserve(ctx context.Context) (release func(), err error) {
+	if err := h.acquire(ctx); err != nil {
+		return nil, err
+	}
+	return h.release, nil
+}
 
 // argon2Params is a parsed argon2id PHC string.
 type argon2Params struct {

@@ -236,8 +236,8 @@ func TestWaitingForAHashSlotGivesUpWithTheContext(t *testing.T) {
 		t.Run(name+" deadline while waiting", func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
 			defer cancel()
-			if err := call(ctx); !errors.Is(err, context.DeadlineExceeded) {
-				t.Errorf("err = %v, want context.DeadlineExceeded", err)
+			if err := call(ctx); !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrOverloaded) {
+				t.Errorf("err = %v, want ErrOverloaded and context.DeadlineExceeded", err)
 			}
 		})
 	}

@@ -42,6 +42,8 @@ func TestSuspiciousValuesAreRefusedWithTheirPath(t *testing.T) {
 		{"smtp timeout of an hour", "mail: {driver: smtp, smtp: {host: mx, timeout: 1h}}\n", "mail.smtp.timeout", "at most 10m"},
 		{"body limit of 1 GiB", "server: {body_limit: 1073741824}\n", "server.body_limit", "at most 67108864"},
 		{"passwords of a megabyte", "passwords: {max_length: 1000000}\n", "passwords.max_length", "at most 1024"},
+		{"thousands of hashes at once", "passwords: {max_concurrent: 5000}\n", "passwords.max_concurrent", "at most 256"},
+		{"negative hash concurrency", "passwords: {max_concurrent: -1}\n", "passwords.max_concurrent", "must be positive"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := tc.src

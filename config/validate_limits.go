@@ -43,6 +43,8 @@ var intMaxima = []struct {
 	{"upstreams.max_conns_per_host", func(c *Config) int { return c.Upstreams.MaxConnsPerHost }, 1 << 20},
 	{"tokens.cache_size", func(c *Config) int { return c.Tokens.CacheSize }, 100_000_000},
 	{"passwords.max_length", func(c *Config) int { return c.Passwords.MaxLength }, 1024},
+	// Each slot may hold about 2 × memory_kib resident (docs/security.md).
+	{"passwords.max_concurrent", func(c *Config) int { return c.Passwords.MaxConcurrent }, 256},
 	{"rate_limits.lockout_failures", func(c *Config) int { return c.RateLimits.LockoutFailures }, 1_000_000},
 }
 

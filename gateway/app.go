@@ -496,6 +496,12 @@ func pathForLog(rq *request, c *fiber.Ctx) string {
 
 // logProblem logs server-side problems with their cause.
 func (g *Gateway) logProblem(c *fiber.Ctx, p *Problem) *Problem {
+	if p.Type == ProblemOverloaded {
+		// Overload is not a failure of anything: a warning, counted.
+		g.metrics.overloaded.Inc()
+		g.log.Warn("password hashing at capacity: request refused", "problem", p.Type.Slug, "path", string(c.Request().URI().PathOriginal()))
+		return p
+	}
 	if p.Type.Status >= 500 && p.Err != nil {
 		g.log.Error("request failed", "problem", p.Type.Slug, "err", p.Err.Error(), "path", string(c.Request().URI().PathOriginal()))
 	}

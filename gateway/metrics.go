@@ -18,6 +18,7 @@ type metrics struct {
 	logins      *prometheus.CounterVec
 	rateLimited *prometheus.CounterVec
 	decisions   *prometheus.CounterVec
+	overloaded  prometheus.Counter
 
 	// decided are the authgate_decisions_total series, by result.
 	decided struct {
@@ -45,7 +46,7 @@ func newMetrics() *metrics {
 		}, []string{"route"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_logins_total",
-			Help: "Login attempts by outcome (success, invalid_credentials, password_change, unverified, locked, rate_limited, error).",
+			Help: "Login attempts by outcome (success, invalid_credentials, password_change, unverified, locked, rate_limited, overloaded, error).",
 		}, []string{"outcome"}),
 		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "authgate_rate_limited_total",
@@ -55,6 +56,10 @@ func newMetrics() *metrics {
 			Name: "authgate_decisions_total",
 			Help: "Rule decisions for proxied and forward-auth requests, by result.",
 		}, []string{"result"}),
+		overloaded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "authgate_overloaded_total",
+			Help: "Requests refused with 503 overloaded: every password-hashing slot stayed busy until the request's deadline.",
+		}),
 	}
 	d := &m.decided
 	for _, lc := range []struct {
@@ -67,7 +72,7 @@ func newMetrics() *metrics {
 		lc.c.vec, lc.c.label = m.decisions, lc.label
 	}
 	m.routes.Store(&map[string]*routeSeries{})
-	m.registry.MustRegister(m.requests, m.duration, m.logins, m.rateLimited, m.decisions,
+	m.registry.MustRegister(m.requests, m.duration, m.logins, m.rateLimited, m.decisions, m.overloaded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

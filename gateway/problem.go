@@ -9,6 +9,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"authgate/account"
+	"authgate/auth"
 	"authgate/store"
 )
 
@@ -56,6 +57,7 @@ var (
 	ProblemInternal            = ProblemType{"internal", "Internal error", fiber.StatusInternalServerError}
 	ProblemUpstreamUnavailable = ProblemType{"upstream-unavailable", "Upstream unavailable", fiber.StatusBadGateway}
 	ProblemStoreUnavailable    = ProblemType{"store-unavailable", "Store unavailable", fiber.StatusServiceUnavailable}
+	ProblemOverloaded          = ProblemType{"overloaded", "Too busy, try again", fiber.StatusServiceUnavailable}
 	ProblemUpstreamTimeout     = ProblemType{"upstream-timeout", "Upstream timed out", fiber.StatusGatewayTimeout}
 	ProblemUpstreamBusy        = ProblemType{"upstream-busy", "Upstream busy", fiber.StatusServiceUnavailable}
 	ProblemCrossSite           = ProblemType{"cross-site-request", "Cross-site request refused", fiber.StatusForbidden}
@@ -81,7 +83,7 @@ var Catalogue = []ProblemType{
 	ProblemForbidden, ProblemDenied, ProblemPasswordChange, ProblemEmailNotVerified,
 	ProblemRegistrationOff, ProblemNotFound, ProblemMethodNotAllowed, ProblemTooLarge, ProblemHeadersTooLarge, ProblemRequestTimeout,
 	ProblemUnsupportedMedia, ProblemRateLimited, ProblemLocked, ProblemInternal,
-	ProblemUpstreamUnavailable, ProblemStoreUnavailable, ProblemUpstreamTimeout, ProblemUpstreamBusy, ProblemCrossSite,
+	ProblemUpstreamUnavailable, ProblemStoreUnavailable, ProblemOverloaded, ProblemUpstreamTimeout, ProblemUpstreamBusy, ProblemCrossSite,
 	ProblemOAuthState, ProblemOAuthDenied, ProblemOAuthCode, ProblemOAuthToken, ProblemOAuthEmailUnverified,
 	ProblemOAuthSignupOff, ProblemAccountDisabled, ProblemAccountExists, ProblemProviderUnavailable,
 }
@@ -190,6 +192,10 @@ func asProblem(err error) *Problem {
 			// tokens): never reflect them.
 			return problem(ProblemBadRequest, "malformed HTTP request")
 		}
+	}
+	if errors.Is(err, auth.ErrOverloaded) {
+		// Before the store check: it also wraps context.DeadlineExceeded.
+		return &Problem{Type: ProblemOverloaded, Detail: "too many passwords are being checked at once; try again shortly", RetryAfter: 1, Err: err}
 	}
 	if isStoreUnavailable(err) {
 		return &Problem{Type: ProblemStoreUnavailable, Detail: "the session store cannot be reached; try again", Err: err}
