@@ -3,11 +3,11 @@ package gateway
 import (
 	"encoding/json"
 	"html"
-	"regexp"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
