@@ -120,7 +120,9 @@ func freePort(t *testing.T) string {
 // finish, then serve exits 0; the embedded store is closed cleanly.
 func TestServeDrainsInFlightRequestsOnShutdown(t *testing.T) {
 	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
 		<-release
 		_, _ = w.Write([]byte("done"))
 	}))
@@ -163,8 +165,16 @@ func TestServeDrainsInFlightRequestsOnShutdown(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		got <- string(b)
 	}()
-	time.Sleep(200 * time.Millisecond) // let the request reach the upstream
-	cancel()                           // SIGTERM
+	// Shut down only once the request is in flight at the upstream (a
+	// fixed sleep lost the race on a loaded machine).
+	select {
+	case <-arrived:
+	case body := <-got:
+		t.Fatalf("request ended before reaching the upstream: %q", body)
+	case <-time.After(20 * time.Second):
+		t.Fatal("the request never reached the upstream")
+	}
+	cancel() // SIGTERM
 	time.Sleep(100 * time.Millisecond)
 	close(release)
 	if body := <-got; body != "done" {

@@ -27,6 +27,7 @@ import (
 	"authgate/config"
 	"authgate/gateway"
 	"authgate/gateway/echo"
+	"authgate/internal/hydratest"
 )
 
 func need(t *testing.T, what string, ok bool) {
@@ -101,6 +102,23 @@ func TestBrowserSignInInChromium(t *testing.T) {
 	}
 	y := strings.NewReplacer("%DATA%", t.TempDir(), "%UPSTREAM%", up.URL, "%ALICE%", hash("alice-password-1"),
 		"%MALLORY%", hash("mallory-password-1"), "%BOB%", hash("bob-password-1")).Replace(e2eConfig)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agPort := ln.Addr().(*net.TCPAddr).Port
+	// A real OpenID provider behind the sign-in page's "Sign in with
+	// Hydra" (issue 10): Ory Hydra, when built (CI builds it).
+	provider := ""
+	if _, ok := hydratest.Available(); ok || os.Getenv("AUTHGATE_TEST_OIDC") != "" {
+		hy := hydratest.Start(t)
+		callback := fmt.Sprintf("http://localhost:%d/auth/oauth/hydra/callback", agPort)
+		id, secret := hy.Client(callback)
+		hy.Next(hydratest.Person{Subject: "hy-carol", Email: "carol@example.com", EmailVerified: true, Username: "carol-hydra"})
+		y += "providers:\n  - {name: hydra, type: oidc, display_name: Hydra, issuer: \"" + hy.Issuer + "\", client_id: \"" + id +
+			"\", client_secret: \"" + secret + "\", redirect_url: \"" + callback + "\", allow_signup: true}\n"
+		provider = "Hydra"
+	}
 	cfg, err := config.LoadBytes([]byte(y))
 	if err != nil {
 		t.Fatal(err)
@@ -119,14 +137,9 @@ func TestBrowserSignInInChromium(t *testing.T) {
 	if err := g.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ctx, ln, nil) }()
 	defer func() { cancel(); <-served }()
-	agPort := ln.Addr().(*net.TCPAddr).Port
 
 	nginxAddr := startNginx(t, nginx, fmt.Sprintf("127.0.0.1:%d", agPort), strings.TrimPrefix(up.URL, "http://"))
 	_, nginxPort, _ := net.SplitHostPort(nginxAddr)
@@ -146,7 +159,7 @@ func TestBrowserSignInInChromium(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"MODES=proxy="+proxyBase+",nginx=http://localhost:"+nginxPort,
 		"EVIL="+evil.URL, // 127.0.0.1: another site than localhost
-		"OUT="+out, "TTL_MS=2000")
+		"OUT="+out, "TTL_MS=2000", "PROVIDER="+provider)
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	start := time.Now()

@@ -7,6 +7,8 @@
 //   EVIL       http://127.0.0.1:9999 (another site: its forms post to authgate)
 //   OUT        directory for screenshots and sizes.json
 //   TTL_MS     access-token lifetime in milliseconds
+//   PROVIDER   display name of an identity provider on the sign-in page
+//              ("Hydra"), whose login signs in carol-hydra; empty: none
 //
 // Exit status 0 when every check passed; each check prints one line.
 'use strict';
@@ -161,6 +163,21 @@ async function run(mode, base) {
     }
   }
   await ctx2.close();
+
+  // 7. "Sign in with <provider>" on the sign-in page: through the provider
+  // and back to the URL asked for, signed in as the provider's person.
+  if (mode === 'proxy' && process.env.PROVIDER) {
+    const ctx3 = await browser();
+    const p3 = ctx3.pages()[0] || (await ctx3.newPage());
+    const asked = `${base}/api/from-provider?x=1`;
+    await p3.goto(asked);
+    check(new URL(p3.url()).pathname === '/auth/ui/sign-in', `${mode}: protected URL leads to the sign-in page (provider)`, p3.url());
+    await shot(p3, 'sign-in-providers');
+    await Promise.all([p3.waitForURL(asked), p3.getByRole('link', { name: `Sign in with ${process.env.PROVIDER}` }).click()]);
+    check(p3.url() === asked && (await echoUser(p3)) === 'carol-hydra',
+      `${mode}: "Sign in with ${process.env.PROVIDER}" signs in through the provider and lands on the URL asked for`, p3.url());
+    await ctx3.close();
+  }
 }
 
 (async () => {

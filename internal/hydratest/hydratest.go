@@ -32,10 +32,8 @@ import (
 	"time"
 )
 
-// Find returns the path of the Hydra binary, or skips (fails when
-// AUTHGATE_TEST_OIDC is set).
-func Find(t testing.TB) string {
-	t.Helper()
+// Available returns the path of the Hydra binary, if there is one.
+func Available() (string, bool) {
 	cands := []string{os.Getenv("AUTHGATE_HYDRA")}
 	if _, file, _, ok := runtime.Caller(0); ok {
 		cands = append(cands, filepath.Join(filepath.Dir(file), "..", "..", "tools", "hydra", "bin", "hydra"))
@@ -45,8 +43,18 @@ func Find(t testing.TB) string {
 			continue
 		}
 		if st, err := os.Stat(c); err == nil && !st.IsDir() {
-			return c
+			return c, true
 		}
+	}
+	return "", false
+}
+
+// Find returns the path of the Hydra binary, or skips (fails when
+// AUTHGATE_TEST_OIDC is set).
+func Find(t testing.TB) string {
+	t.Helper()
+	if bin, ok := Available(); ok {
+		return bin
 	}
 	msg := "no Ory Hydra binary: build it with `cd tools/hydra && go build -tags sqlite,sqlite_omit_load_extension -o bin/hydra github.com/ory/hydra/v2` or set AUTHGATE_HYDRA"
 	if os.Getenv("AUTHGATE_TEST_OIDC") != "" {
