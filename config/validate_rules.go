@@ -27,27 +27,13 @@ var registeredMethods = func() map[string]bool {
 	return m
 }()
 
-// isMethodToken reports whether m is an RFC 9110 method: a token.
-func isMethodToken(m string) bool {
-	if m == "" {
-		return false
-	}
-	for i := 0; i < len(m); i++ {
-		c := m[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
-			return false
-		}
-	}
-	return true
-}
-
 // validateRequests checks the requests block.
 func validateRequests(v *problemList, r *Requests) {
 	seen := map[string]bool{}
 	for i, m := range r.RefuseMethods {
 		p := indexPath("requests.refuse_methods", i)
 		switch {
-		case !isMethodToken(m):
+		case !isToken(m):
 			v.add(p, fmt.Sprintf("invalid method %q: a method is a token", m))
 		case m == "GET" || m == "HEAD":
 			v.add(p, fmt.Sprintf("%s cannot be refused (write a deny rule instead)", m))
@@ -59,7 +45,7 @@ func validateRequests(v *problemList, r *Requests) {
 	for i, h := range r.StripHeaders {
 		p := indexPath("requests.strip_headers", i)
 		switch {
-		case !isMethodToken(h): // a field name is a token too
+		case !isToken(h): // a field name is a token too
 			v.add(p, fmt.Sprintf("invalid header name %q", h))
 		case strings.EqualFold(h, "Host") || strings.EqualFold(h, "Content-Length") || strings.EqualFold(h, "Transfer-Encoding"):
 			v.add(p, fmt.Sprintf("%s frames the request and cannot be stripped", h))
@@ -89,7 +75,7 @@ func validateRules(v *problemList, c *Config) {
 				seen[m] = true
 			case knownMethods[strings.ToUpper(m)]:
 				v.add(mp, fmt.Sprintf("unknown method %q (methods are upper case: %s)", m, strings.ToUpper(m)))
-			case !isMethodToken(m):
+			case !isToken(m):
 				v.add(mp, fmt.Sprintf("invalid method %q: a method is a token (letters, digits and !#$%%&'*+-.^_`|~)", m))
 			default: // any token: PROPFIND, MKCOL, PURGE...
 				if seen[m] {
