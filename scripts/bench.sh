@@ -90,7 +90,10 @@ if ((${#missing[@]})); then
 	die "missing: ${missing[*]}; install wrk, nginx and curl with: apt-get install wrk nginx-light curl"
 fi
 
-want_files=$((4 * CONNS + 1024))
+# Each process holds at most its client connections plus as many upstream
+# ones (nginx without a keepalive limit opens one per busy client), plus
+# files of its own: 2 x CONNS + 1024 per process (the limit is per process).
+want_files=$((2 * CONNS + 1024))
 if (($(ulimit -n) < want_files)); then
 	ulimit -n "$want_files" 2>/dev/null || die "CONNS=$CONNS needs ulimit -n $want_files (raise the hard limit first)"
 fi
