@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -42,17 +41,7 @@ func TestSIGHUPReloadsTheConfig(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("gateway did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitListening(t, addr)
 	get := func(path string) (int, string) {
 		res, err := http.Get("http://" + addr + path)
 		if err != nil {

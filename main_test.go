@@ -143,17 +143,7 @@ func TestServeDrainsInFlightRequestsOnShutdown(t *testing.T) {
 		done <- run(ctx, []string{"serve", "-config", cfgPath}, strings.NewReader(""), io.Discard, &syncWriter{w: &stderr})
 	}()
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("gateway did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitListening(t, addr)
 	got := make(chan string, 1)
 	go func() {
 		resp, err := http.Get("http://" + addr + "/public/slow")
@@ -199,4 +189,21 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.w.Write(p)
+}
+
+// waitListening waits until the gateway started by a test accepts
+// connections on addr.
+func waitListening(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gateway did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

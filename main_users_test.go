@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // The operator's story: the gateway runs on the embedded store (which it
@@ -39,17 +37,7 @@ func TestUsersCommandWhileTheGatewayRunsOnTheEmbeddedStore(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			c.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("gateway did not start")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitListening(t, addr)
 	users := func(stdin string, args ...string) string {
 		t.Helper()
 		code, out, errs := runCmd(t, stdin, append([]string{"users"}, append(args, "-config", cfgPath, "-wait", "100ms")...)...)
