@@ -28,6 +28,7 @@ import (
 	"authgate/gateway"
 	"authgate/gateway/echo"
 	"authgate/internal/hydratest"
+	"authgate/internal/nginxtest"
 )
 
 func need(t *testing.T, what string, ok bool) {
@@ -227,27 +228,10 @@ func startNginx(t *testing.T, bin, authgate, upstream string) string {
 		t.Fatal(err)
 	}
 	site := strings.NewReplacer("{{LISTEN}}", addr, "{{AUTHGATE}}", authgate, "{{UPSTREAM}}", upstream).Replace(string(ex))
-	if err := os.WriteFile(filepath.Join(dir, "authgate.conf"), []byte(site), 0o600); err != nil {
+	cmd, errLog, err := nginxtest.Prepare(bin, dir, site)
+	if err != nil {
 		t.Fatal(err)
 	}
-	main := fmt.Sprintf(`events { worker_connections 64; }
-http {
-    client_body_temp_path %[1]s/client_body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    access_log %[1]s/access.log;
-    include %[1]s/authgate.conf;
-}
-`, dir)
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(main), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	errLog := filepath.Join(dir, "error.log")
-	cmd := exec.Command(bin, "-p", dir+"/", "-c", conf, "-e", errLog,
-		"-g", fmt.Sprintf("daemon off; master_process off; pid %s; error_log %s;", filepath.Join(dir, "nginx.pid"), errLog))
 	var outb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outb, &outb
 	if err := cmd.Start(); err != nil {

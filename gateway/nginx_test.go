@@ -1,14 +1,13 @@
 package gateway
 
 import (
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"authgate/internal/nginxtest"
 )
 
 // startNginx runs a real nginx as the current user with ../examples/nginx.conf
@@ -20,29 +19,10 @@ func startNginx(t *testing.T, authgate, upstream string) string {
 	dir := t.TempDir()
 	addr := "127.0.0.1:" + freePort(t)
 	site := renderExample(t, "nginx.conf", map[string]string{"LISTEN": addr, "AUTHGATE": authgate, "UPSTREAM": upstream})
-	if err := os.WriteFile(filepath.Join(dir, "authgate.conf"), []byte(site), 0o600); err != nil {
+	cmd, errLog, err := nginxtest.Prepare(bin, dir, site)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// The main config only keeps nginx's files in dir; the example is
-	// included as a distribution's conf.d would include it.
-	main := fmt.Sprintf(`events { worker_connections 64; }
-http {
-    client_body_temp_path %[1]s/client_body;
-    proxy_temp_path %[1]s/proxy;
-    fastcgi_temp_path %[1]s/fastcgi;
-    uwsgi_temp_path %[1]s/uwsgi;
-    scgi_temp_path %[1]s/scgi;
-    access_log %[1]s/access.log;
-    include %[1]s/authgate.conf;
-}
-`, dir)
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(main), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	errLog := filepath.Join(dir, "error.log")
-	cmd := exec.Command(bin, "-p", dir+"/", "-c", conf, "-e", errLog,
-		"-g", fmt.Sprintf("daemon off; master_process off; pid %s; error_log %s;", filepath.Join(dir, "nginx.pid"), errLog))
 	startProxy(t, cmd, addr, errLog, filepath.Join(dir, "access.log"))
 	return addr
 }
