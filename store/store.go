@@ -29,6 +29,9 @@ var (
 	// ErrIdentityTaken: the provider account is already linked to another
 	// user.
 	ErrIdentityTaken = errors.New("identity linked to another user")
+	// ErrConflict: PutSecondFactors lost a race (the stored version is not
+	// the one the caller read). Callers re-read and retry.
+	ErrConflict = errors.New("conflict")
 	// ErrUnavailable wraps failures to reach the backend (network, disk).
 	// Handlers map it to 503.
 	ErrUnavailable = errors.New("store unavailable")
@@ -207,6 +210,73 @@ type Identities interface {
 	// UnlinkIdentity removes the link of (provider, subject) if it belongs
 	// to userID; removing a missing link is no error.
 	UnlinkIdentity(ctx context.Context, userID, provider, subject string) error
+}
+
+// SecondFactors is everything a user has as second factors, stored as one
+// record so that a change (a TOTP step spent, a recovery code used, a
+// passkey added) is one compare-and-swap. The zero value: none.
+type SecondFactors struct {
+	UserID string `json:"user_id"`
+	// Version counts the writes of this record: 0 when nothing is stored.
+	// PutSecondFactors succeeds only when it equals the stored version.
+	Version int64 `json:"version"`
+	// TOTP is the confirmed authenticator-app secret; nil: none.
+	TOTP *TOTPFactor `json:"totp,omitempty"`
+	// PendingTOTP is an enrolment awaiting its first code; nil: none.
+	PendingTOTP *TOTPFactor `json:"pending_totp,omitempty"`
+	Passkeys    []Passkey   `json:"passkeys,omitempty"`
+	// RecoveryHashes are the hashes of the unspent recovery codes.
+	RecoveryHashes []string `json:"recovery_hashes,omitempty"`
+	// Ceremony is a pending WebAuthn ceremony (registration or login);
+	// nil: none.
+	Ceremony  *Ceremony `json:"ceremony,omitempty"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// TOTPFactor is a time-based one-time password secret (RFC 6238).
+type TOTPFactor struct {
+	// SecretEnc is the secret sealed by package mfa; the store never sees
+	// it in clear.
+	SecretEnc []byte    `json:"secret_enc"`
+	AddedAt   time.Time `json:"added_at"`
+	// LastStep is the highest time step accepted: codes of it or an earlier
+	// step are refused, so a code cannot be replayed.
+	LastStep int64 `json:"last_step"`
+}
+
+// Passkey is a registered WebAuthn credential.
+type Passkey struct {
+	ID   string `json:"id"` // base64url credential ID
+	Name string `json:"name"`
+	// Credential is the JSON of a webauthn.Credential, owned by package mfa.
+	Credential []byte    `json:"credential"`
+	AddedAt    time.Time `json:"added_at"`
+	// LastUsedAt is zero until the passkey is first used to sign in.
+	LastUsedAt time.Time `json:"last_used_at,omitempty"`
+}
+
+// Ceremony is a pending WebAuthn ceremony: the challenge the browser must
+// sign, kept between the begin and finish requests.
+type Ceremony struct {
+	Purpose   string    `json:"purpose"` // "register" or "login"
+	Data      []byte    `json:"data"`    // JSON of webauthn.SessionData
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// SecondFactorStore keeps each user's SecondFactors record. DeleteUser
+// deletes the user's record with the user.
+type SecondFactorStore interface {
+	// GetSecondFactors returns the user's record; a user with none stored
+	// gets SecondFactors{UserID: id} (Version 0), not an error.
+	GetSecondFactors(ctx context.Context, userID string) (SecondFactors, error)
+	// PutSecondFactors stores f when the stored version equals f.Version
+	// (0: none stored) and returns it with Version f.Version+1. Otherwise
+	// ErrConflict, except when the stored record is exactly what this call
+	// would write (a retry of a write whose reply was lost): then success.
+	// Callers re-read and retry on ErrConflict.
+	PutSecondFactors(ctx context.Context, f SecondFactors) (SecondFactors, error)
+	// DeleteSecondFactors removes the record; no error when there is none.
+	DeleteSecondFactors(ctx context.Context, userID string) error
 }
 
 // Store is everything a gateway instance needs from its backend.

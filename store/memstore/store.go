@@ -34,6 +34,10 @@ type Store struct {
 	oneTimeByUser map[oneTimeKey]string // (purpose, user ID) → hash of the live token
 	identities    map[identityKey]store.Identity
 	secrets       map[string][]byte
+	// secondFactors holds each user's record as store.EncodeSecondFactors
+	// wrote it: the bytes share nothing with callers' slices, and a retry is
+	// told from a conflict the way the other backends tell it.
+	secondFactors map[string][]byte // user ID → encoded store.SecondFactors
 }
 
 // Option adjusts New.
@@ -65,6 +69,7 @@ func New(opts ...Option) *Store {
 		oneTimeByUser: map[oneTimeKey]string{},
 		identities:    map[identityKey]store.Identity{},
 		secrets:       map[string][]byte{},
+		secondFactors: map[string][]byte{},
 	}
 	for _, o := range opts {
 		o(s)

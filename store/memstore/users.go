@@ -117,6 +117,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		return fmt.Errorf("delete user %q: %w", id, store.ErrNotFound)
 	}
 	delete(s.users, id)
+	delete(s.secondFactors, id)
 	for _, l := range s.userIdentitiesLocked(id) {
 		delete(s.identities, identityKey{l.Provider, l.Subject})
 	}

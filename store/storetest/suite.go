@@ -100,6 +100,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store, opts ...Option) 
 		{"Revocations", revocationBehaviours},
 		{"OneTimeTokens", oneTimeBehaviours},
 		{"Identities", identityBehaviours},
+		{"SecondFactors", secondFactorBehaviours},
 		{"Ping", pingBehaviours},
 	}
 	for _, g := range groups {
