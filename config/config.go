@@ -57,6 +57,8 @@ type Config struct {
 	Browser Browser `yaml:"browser"`
 	// Providers are external identity providers to sign in through.
 	Providers []Provider `yaml:"providers"`
+	// MFA configures second factors (TOTP, passkeys, recovery codes).
+	MFA MFA `yaml:"mfa"`
 
 	// warnings found by Load; see Warnings.
 	warnings Problems
@@ -352,6 +354,10 @@ type RateLimits struct {
 	// Defaults "10-H" and "3-H".
 	MailPerIP    string `yaml:"mail_per_ip"`
 	MailPerEmail string `yaml:"mail_per_email"`
+	// SecondFactorPerUser bounds the second-factor checks (codes and
+	// passkey assertions) of one user. Default "5-M". Failures also count
+	// toward the lockout.
+	SecondFactorPerUser string `yaml:"second_factor_per_user"`
 }
 
 // Rule decides a request. See docs/rules-and-paths.md for pattern syntax.

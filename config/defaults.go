@@ -103,6 +103,7 @@ func ApplyDefaults(c *Config) {
 	setStr(&r.RefreshPerIP, "60-M")
 	setStr(&r.MailPerIP, "10-H")
 	setStr(&r.MailPerEmail, "3-H")
+	setStr(&r.SecondFactorPerUser, "5-M")
 
 	setStr(&c.DefaultPolicy, "deny")
 
@@ -154,6 +155,7 @@ func ApplyDefaults(c *Config) {
 	setDur(&c.OneTimeTokens.OAuthStateTTL, 10*time.Minute)
 	applyProviderDefaults(c)
 	applyIssuerDefaults(&c.Tokens)
+	mfaDefaults(c)
 }
 
 // selfURL is the gateway's own base URL as seen from its host: listen ":8080"

@@ -171,6 +171,7 @@ func inlineSecrets(c *Config, d *decoder) Problems {
 		}
 	}
 	check("mail.smtp.password", c.Mail.SMTP.Password)
+	check("mfa.encryption_key", c.MFA.EncryptionKey)
 	for i, p := range c.Providers {
 		check(indexPath("providers", i)+".client_secret", p.ClientSecret)
 	}
@@ -203,6 +204,7 @@ func readSecretFiles(c *Config, d *decoder) Problems {
 	}
 	read("store.redis.password_file", c.Store.Redis.PasswordFile, &c.Store.Redis.Password)
 	read("mail.smtp.password_file", c.Mail.SMTP.PasswordFile, &c.Mail.SMTP.Password)
+	read("mfa.encryption_key_file", c.MFA.EncryptionKeyFile, &c.MFA.EncryptionKey)
 	for i := range c.Providers {
 		p := &c.Providers[i]
 		read(indexPath("providers", i)+".client_secret_file", p.ClientSecretFile, &p.ClientSecret)

@@ -43,6 +43,7 @@ func Validate(c *Config) Problems {
 	positive(v, "one_time_tokens.oauth_state_ttl", c.OneTimeTokens.OAuthStateTTL)
 	validateProviders(v, c)
 	validateIssuers(v, &c.Tokens)
+	validateMFA(v, c)
 	return v.ps
 }
 

@@ -227,6 +227,7 @@ func validateRateLimits(v *problemList, r *RateLimits) {
 		{"rate_limits.refresh_per_ip", r.RefreshPerIP},
 		{"rate_limits.mail_per_ip", r.MailPerIP},
 		{"rate_limits.mail_per_email", r.MailPerEmail},
+		{"rate_limits.second_factor_per_user", r.SecondFactorPerUser},
 	} {
 		if f.rate == RateOff {
 			continue
