@@ -1,6 +1,7 @@
 // Package store defines what authgate keeps between requests (users,
-// sessions with their refresh tokens, revocations and one-time tokens) and
-// the errors every backend reports. The backends live in the sub-packages
+// sessions with their refresh tokens, revocations, one-time tokens, links to
+// identity providers, second factors) and the errors every backend reports.
+// The backends live in the sub-packages
 // redisstore (shared by many instances), boltstore (the embedded, durable
 // default) and memstore (tests); storetest holds the contract suite that all
 // of them pass.
@@ -286,6 +287,7 @@ type Store interface {
 	Revocations
 	OneTimeTokens
 	Identities
+	SecondFactorStore
 	Secrets
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error

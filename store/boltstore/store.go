@@ -37,12 +37,13 @@ var (
 	bucketIdentities     = []byte("identities")       // provider, 0, subject → JSON store.Identity
 	bucketUserIdentities = []byte("user_identities")  // user ID, 0, provider, 0, subject → "1"
 	bucketSecrets        = []byte("secrets")          // name → secret bytes
+	bucketSecondFactors  = []byte("second_factors")   // user ID → store.EncodeSecondFactors of the user's record
 
 	allBuckets = [][]byte{
 		bucketUsers, bucketUsersByName, bucketUsersByEmail, bucketSessions, bucketSpent,
 		bucketUserSessions, bucketRevocations, bucketOneTime, bucketOneTimeByUser, bucketExpiries,
 		bucketIdentities, bucketUserIdentities,
-		bucketSecrets,
+		bucketSecrets, bucketSecondFactors,
 	}
 	present = []byte("1")
 )
@@ -178,6 +179,7 @@ func classify(op string, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrUsernameTaken),
 		errors.Is(err, store.ErrEmailTaken), errors.Is(err, store.ErrRefreshReused),
+		errors.Is(err, store.ErrIdentityTaken), errors.Is(err, store.ErrConflict),
 		errors.Is(err, store.ErrUnavailable), errors.Is(err, errIDInUse),
 		errors.Is(err, bolterrors.ErrKeyRequired), errors.Is(err, bolterrors.ErrKeyTooLarge),
 		errors.Is(err, bolterrors.ErrValueTooLarge),

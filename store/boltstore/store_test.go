@@ -210,7 +210,7 @@ func TestSweeperDeletesExpiredRecordsAndTheirIndexEntries(t *testing.T) {
 		"sessions": 1, "spent_hashes": 1, "user_sessions": 1, "revocations": 1,
 		"one_time": 1, "one_time_by_user": 1, "expiries": 3,
 		"users": 0, "users_by_name": 0, "users_by_email": 0, "secrets": 0,
-		"identities": 0, "user_identities": 0,
+		"identities": 0, "user_identities": 0, "second_factors": 0,
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

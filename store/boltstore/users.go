@@ -141,6 +141,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 				return err
 			}
 		}
+		if err := tx.Bucket(bucketSecondFactors).Delete([]byte(id)); err != nil {
+			return err
+		}
 		if err := tx.Bucket(bucketUsersByName).Delete([]byte(store.Fold(u.Username))); err != nil {
 			return err
 		}

@@ -26,7 +26,7 @@ func TestKeysUsedTogetherShareAHashSlot(t *testing.T) {
 		s := &Store{prefix: prefix}
 		for _, id := range odd {
 			groups := map[string][]string{
-				"user script keys": {s.userKey(id), s.idsKey(), s.nameKey(id), s.nameKey("x" + id), s.emailKey(id), s.emailKey("")},
+				"user script keys": {s.userKey(id), s.idsKey(), s.nameKey(id), s.nameKey("x" + id), s.emailKey(id), s.emailKey(""), s.identitiesKey(), s.userIdentitiesKey(id), s.secondFactorsKey(id)},
 				"session keys":     {s.sessionKey(id), s.spentKey(id)},
 			}
 			for name, keys := range groups {

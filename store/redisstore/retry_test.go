@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -148,6 +149,30 @@ func TestALostReplyGetsTheOutcomeOfTheFirstAttempt(t *testing.T) {
 					err = errors.New("got " + string(got))
 				}
 				return err
+			},
+		},
+		{
+			// The script compares versions; without comparing the bytes,
+			// the retry would find the version its first run wrote and
+			// answer ErrConflict for a write that was applied.
+			name: "put second factors",
+			setup: func(t *testing.T, s *Store) {
+				_, err := s.PutSecondFactors(ctx, store.SecondFactors{UserID: "u1", RecoveryHashes: []string{"a", "b"}})
+				must(t, err)
+			},
+			lose: []string{"eval", "{u}:second-factors:u1"},
+			call: func(s *Store) error {
+				f, err := s.PutSecondFactors(ctx, store.SecondFactors{UserID: "u1", Version: 1, RecoveryHashes: []string{"b"}})
+				if err == nil && f.Version != 2 {
+					err = fmt.Errorf("returned version %d, want 2", f.Version)
+				}
+				return err
+			},
+			check: func(t *testing.T, s *Store) {
+				f, err := s.GetSecondFactors(ctx, "u1")
+				if err != nil || f.Version != 2 || len(f.RecoveryHashes) != 1 {
+					t.Fatalf("second factors after the put: %+v, %v", f, err)
+				}
 			},
 		},
 		{

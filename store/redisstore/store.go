@@ -10,6 +10,7 @@
 //	P{u}:ids                   zset    user IDs, score 0, for ListUsers by ID
 //	P{u}:identities            hash    provider 0 subject → user ID (provider links)
 //	P{u}:user-identities:<id>  hash    provider 0 subject → JSON store.Identity
+//	P{u}:second-factors:<id>   hash    version, record (JSON store.SecondFactors; secondfactors.go)
 //	P{s:<sid>}:session         hash    session fields, expires at RefreshExpiresAt
 //	P{s:<sid>}:spent           set     spent refresh hashes, expires with the session
 //	P{s:<sid>}:next            hash    spent hash → "<successor hash> <spent at, Unix ms> <attempt>"
@@ -158,6 +159,9 @@ func (s *Store) idsKey() string                { return s.prefix + "{u}:ids" }
 func (s *Store) identitiesKey() string         { return s.prefix + "{u}:identities" }
 func (s *Store) userIdentitiesKey(uid string) string {
 	return s.prefix + "{u}:user-identities:" + uid
+}
+func (s *Store) secondFactorsKey(uid string) string {
+	return s.prefix + "{u}:second-factors:" + uid
 }
 func (s *Store) sessionKey(sid string) string { return s.prefix + "{s:" + sid + "}:session" }
 func (s *Store) spentKey(sid string) string   { return s.prefix + "{s:" + sid + "}:spent" }

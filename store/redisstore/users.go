@@ -63,8 +63,8 @@ return 'ok'
 `)
 
 // deleteUserScript: KEYS user, ids, name, email, identities, user's
-// identities; ARGV id, JSON read before, has-email. The user's provider
-// links go with it.
+// identities, user's second factors; ARGV id, JSON read before, has-email.
+// The user's provider links and second factors go with it.
 var deleteUserScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 'notfound' end
@@ -72,7 +72,7 @@ if cur ~= ARGV[2] then return 'conflict' end
 for _, f in ipairs(redis.call('HKEYS', KEYS[6])) do
   if redis.call('HGET', KEYS[5], f) == ARGV[1] then redis.call('HDEL', KEYS[5], f) end
 end
-redis.call('DEL', KEYS[6])
+redis.call('DEL', KEYS[6], KEYS[7])
 if redis.call('GET', KEYS[3]) == ARGV[1] then redis.call('DEL', KEYS[3]) end
 if ARGV[3] == '1' and redis.call('GET', KEYS[4]) == ARGV[1] then redis.call('DEL', KEYS[4]) end
 redis.call('DEL', KEYS[1])
@@ -230,7 +230,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		}
 		email := store.Fold(old.Email)
 		keys := []string{s.userKey(id), s.idsKey(), s.nameKey(store.Fold(old.Username)), s.emailKey(email),
-			s.identitiesKey(), s.userIdentitiesKey(id)}
+			s.identitiesKey(), s.userIdentitiesKey(id), s.secondFactorsKey(id)}
 		answer, err := deleteUserScript.Run(ctx, s.client, keys, id, oldRaw, flag(email != "")).Text()
 		if err != nil {
 			return "", classify(op, err)

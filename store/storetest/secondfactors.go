@@ -12,17 +12,6 @@ import (
 	"authgate/store"
 )
 
-// secondFactors returns the SecondFactorStore of s.
-// TODO(issue 11): drop once store.Store embeds SecondFactorStore.
-func secondFactors(t *testing.T, s store.Store) store.SecondFactorStore {
-	t.Helper()
-	sf, ok := s.(store.SecondFactorStore)
-	if !ok {
-		t.Skipf("%T does not keep second factors yet", s)
-	}
-	return sf
-}
-
 // factorsOf returns a record for userID with something in every field,
 // its times in a zone other than UTC and with a monotonic reading, as
 // time.Now gives them.
@@ -108,12 +97,12 @@ func wantConflict(t *testing.T, s store.SecondFactorStore, f store.SecondFactors
 
 var secondFactorBehaviours = []behaviour{
 	{"AUserWithNoneHasAnEmptyRecordAtVersionZero", func(t *testing.T, h *harness) {
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		id := newID(t)
 		wantFactors(t, "GetSecondFactors", getFactors(t, s, id), store.SecondFactors{UserID: id})
 	}},
 	{"TheFirstPutNeedsVersionZero", func(t *testing.T, h *harness) {
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		f := factorsOf(newID(t))
 		f.Version = 1
 		wantConflict(t, s, f)
@@ -125,7 +114,7 @@ var secondFactorBehaviours = []behaviour{
 		wantFactors(t, "GetSecondFactors", getFactors(t, s, f.UserID), stored)
 	}},
 	{"EveryFieldRoundTripsWithTimesInUTC", func(t *testing.T, h *harness) {
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		f := factorsOf(newID(t))
 		stored := putFactors(t, s, f)
 		got := getFactors(t, s, f.UserID)
@@ -154,7 +143,7 @@ var secondFactorBehaviours = []behaviour{
 		}
 	}},
 	{"AbsentPartsStayAbsent", func(t *testing.T, h *harness) {
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		f := store.SecondFactors{UserID: newID(t), Passkeys: []store.Passkey{}, RecoveryHashes: []string{},
 			TOTP: &store.TOTPFactor{AddedAt: time.Now()}}
 		putFactors(t, s, f)
@@ -167,7 +156,7 @@ var secondFactorBehaviours = []behaviour{
 		}
 	}},
 	{"APutReplacesTheWholeRecord", func(t *testing.T, h *harness) {
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		f := factorsOf(newID(t))
 		stored := putFactors(t, s, f)
 		next := store.SecondFactors{UserID: f.UserID, Version: stored.Version, TOTP: stored.TOTP, RecoveryHashes: stored.RecoveryHashes[1:], UpdatedAt: time.Now()}
@@ -178,7 +167,7 @@ var secondFactorBehaviours = []behaviour{
 		wantFactors(t, "GetSecondFactors", getFactors(t, s, f.UserID), stored)
 	}},
 	{"AStaleVersionConflicts", func(t *testing.T, h *harness) {
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		f := factorsOf(newID(t))
 		v1 := putFactors(t, s, f)
 		v2 := v1
@@ -195,7 +184,7 @@ var secondFactorBehaviours = []behaviour{
 	}},
 	{"OfConcurrentWritersOfOneVersionExactlyOneWins", func(t *testing.T, h *harness) {
 		s := h.open(t)
-		stores := []store.SecondFactorStore{secondFactors(t, s), secondFactors(t, h.sibling(t, s))}
+		stores := []store.Store{s, h.sibling(t, s)}
 		base := putFactors(t, stores[0], factorsOf(newID(t)))
 		const writers = 8
 		errs := make([]error, writers)
@@ -222,7 +211,7 @@ var secondFactorBehaviours = []behaviour{
 	{"RetryingAnAppliedPutSucceedsWithTheSameRecord", func(t *testing.T, h *harness) {
 		// A backend or client that resends a write whose reply was lost
 		// must not turn its success into a conflict.
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		f := factorsOf(newID(t))
 		first := putFactors(t, s, f)
 		again := putFactors(t, s, f)
@@ -241,7 +230,7 @@ var secondFactorBehaviours = []behaviour{
 		wantFactors(t, "GetSecondFactors", getFactors(t, s, f.UserID), second)
 	}},
 	{"RecordsArePerUser", func(t *testing.T, h *harness) {
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		a, b := factorsOf(newID(t)), factorsOf(newID(t))
 		b.RecoveryHashes = []string{"b's"}
 		storedA := putFactors(t, s, a)
@@ -254,7 +243,7 @@ var secondFactorBehaviours = []behaviour{
 		_ = storedB
 	}},
 	{"DeleteSecondFactorsRemovesTheRecord", func(t *testing.T, h *harness) {
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		f := factorsOf(newID(t))
 		if err := s.DeleteSecondFactors(testContext(t), f.UserID); err != nil {
 			t.Fatalf("DeleteSecondFactors of none: %v", err)
@@ -267,21 +256,20 @@ var secondFactorBehaviours = []behaviour{
 		putFactors(t, s, f) // version 0 again
 	}},
 	{"DeleteUserDeletesTheUsersSecondFactors", func(t *testing.T, h *harness) {
-		st := h.open(t)
-		s := secondFactors(t, st)
+		s := h.open(t)
 		u, other := newUser(t, "alice", ""), newUser(t, "bob", "")
-		create(t, st, u)
-		create(t, st, other)
+		create(t, s, u)
+		create(t, s, other)
 		putFactors(t, s, factorsOf(u.ID))
 		kept := putFactors(t, s, factorsOf(other.ID))
-		if err := st.DeleteUser(testContext(t), u.ID); err != nil {
+		if err := s.DeleteUser(testContext(t), u.ID); err != nil {
 			t.Fatalf("DeleteUser: %v", err)
 		}
 		wantFactors(t, "GetSecondFactors of the deleted user", getFactors(t, s, u.ID), store.SecondFactors{UserID: u.ID})
 		wantFactors(t, "GetSecondFactors of another user", getFactors(t, s, other.ID), kept)
 	}},
 	{"CallersCannotChangeTheStoredRecord", func(t *testing.T, h *harness) {
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		f := factorsOf(newID(t))
 		stored := putFactors(t, s, f)
 		want := asStored(f)
@@ -296,7 +284,7 @@ var secondFactorBehaviours = []behaviour{
 		wantFactors(t, "GetSecondFactors", getFactors(t, s, f.UserID), want)
 	}},
 	{"APutWithoutAUserIDFails", func(t *testing.T, h *harness) {
-		s := secondFactors(t, h.open(t))
+		s := h.open(t)
 		f := factorsOf("")
 		if _, err := s.PutSecondFactors(testContext(t), f); err == nil || errors.Is(err, store.ErrConflict) {
 			t.Fatalf("PutSecondFactors without user ID: %v, want an error other than ErrConflict", err)

@@ -46,6 +46,12 @@ func RunUnavailable(t *testing.T, s store.Store, watch bool) {
 		{"PutOneTime", func() error { return s.PutOneTime(ctx, "p", "h", "u", later) }},
 		{"SharedSecret", func() error { _, err := s.SharedSecret(ctx, "k", []byte("v")); return err }},
 		{"ConsumeOneTime", func() error { _, err := s.ConsumeOneTime(ctx, "p", "h"); return err }},
+		{"GetSecondFactors", func() error { _, err := s.GetSecondFactors(ctx, "u"); return err }},
+		{"PutSecondFactors", func() error {
+			_, err := s.PutSecondFactors(ctx, store.SecondFactors{UserID: "u", RecoveryHashes: []string{"h"}})
+			return err
+		}},
+		{"DeleteSecondFactors", func() error { return s.DeleteSecondFactors(ctx, "u") }},
 	}
 	if watch {
 		calls = append(calls, struct {
