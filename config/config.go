@@ -418,6 +418,9 @@ type Routes struct {
 	// OAuth is the prefix of the provider sign-in routes:
 	// <oauth>/<provider>/authorize and <oauth>/<provider>/callback.
 	OAuth string `yaml:"oauth"` // /auth/oauth
+	// MFA is the prefix of the second-factor routes (docs/second-factors.md);
+	// they exist only when mfa.enabled.
+	MFA string `yaml:"mfa"` // /auth/mfa
 }
 
 // Mail configures outgoing mail for verification and reset links.

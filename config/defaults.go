@@ -131,6 +131,7 @@ func ApplyDefaults(c *Config) {
 	setStr(&rt.Readyz, "/readyz")
 	setStr(&rt.Metrics, "/metrics")
 	setStr(&rt.OAuth, "/auth/oauth")
+	setStr(&rt.MFA, "/auth/mfa")
 
 	browserDefaults(c)
 	m := &c.Mail

@@ -125,7 +125,7 @@ func quote(s string) string {
 }
 
 // mustStatus fails unless r has the status (and, for problems, the slug).
-func mustStatus(t *testing.T, what string, r resp, status int, slug string) {
+func mustStatus(t testing.TB, what string, r resp, status int, slug string) {
 	t.Helper()
 	if r.status != status {
 		t.Fatalf("%s: status %d, want %d: %s", what, r.status, status, r.body)

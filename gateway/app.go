@@ -44,16 +44,33 @@ type routeTable struct {
 	// pages serves every path under pagesPrefix (browser.path + "/").
 	pagesPrefix string
 	pages       *route
+	// segments are routes of the form <prefix><id><suffix>, id one
+	// non-empty path segment (a passkey, a user's second factors).
+	segments []segmentRoute
+}
+
+type segmentRoute struct {
+	prefix, suffix string
+	r              *route
+}
+
+// addSegment adds the route prefix + {id} + suffix.
+func (t *routeTable) addSegment(prefix, suffix, name string, h map[string]handler) {
+	t.segments = append(t.segments, segmentRoute{prefix: prefix, suffix: suffix, r: newRoute(name, h)})
 }
 
 func (t *routeTable) add(path, name string, h map[string]handler) {
+	t.exact[path] = newRoute(name, h)
+}
+
+func newRoute(name string, h map[string]handler) *route {
 	r := &route{name: name, methods: h}
 	var ms []string
 	for m := range h {
 		ms = append(ms, m)
 	}
 	r.allow = strings.Join(sortedMethods(ms), ", ")
-	t.exact[path] = r
+	return r
 }
 
 func sortedMethods(ms []string) []string {
@@ -81,6 +98,14 @@ func (t *routeTable) lookup(path string) (*route, string) {
 		id := path[len(t.prefix):]
 		if id != "" && !strings.Contains(id, "/") {
 			return t.byID, id
+		}
+	}
+	for _, s := range t.segments {
+		if strings.HasPrefix(path, s.prefix) && strings.HasSuffix(path[len(s.prefix):], s.suffix) {
+			id := path[len(s.prefix) : len(path)-len(s.suffix)]
+			if id != "" && !strings.Contains(id, "/") {
+				return s.r, id
+			}
 		}
 	}
 	return nil, ""

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -29,6 +30,8 @@ type testEnv struct {
 	st       store.Store
 	upstream *httptest.Server
 	cfg      *config.Config
+	// hits counts the requests the upstream received.
+	hits *atomic.Int64
 
 	yaml       string
 	listenAddr string
@@ -65,7 +68,12 @@ rules:
 // the Options.
 func newEnv(t testing.TB, edit func(yaml string) string, opts ...func(*Options)) *testEnv {
 	t.Helper()
-	up := httptest.NewServer(echo.Handler())
+	hits := new(atomic.Int64)
+	eh := echo.Handler()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		eh.ServeHTTP(w, r)
+	}))
 	t.Cleanup(up.Close)
 	y := strings.NewReplacer("%DATA%", t.TempDir(), "%UPSTREAM%", up.URL).Replace(testConfig)
 	if edit != nil {
@@ -93,7 +101,7 @@ func newEnv(t testing.TB, edit func(yaml string) string, opts ...func(*Options))
 	if err := g.Start(ctx); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	return &testEnv{t: t, g: g, st: st, upstream: up, cfg: cfg, yaml: y}
+	return &testEnv{t: t, g: g, st: st, upstream: up, cfg: cfg, yaml: y, hits: hits}
 }
 
 // addUser creates an active user with the given password.
