@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"authgate/store"
 )
 
 // adminEnv has an admin "root" (logged in) and a user "alice".
@@ -134,11 +136,17 @@ func TestAdminCreatesReadsAndDeletesUsers(t *testing.T) {
 	}
 	mustStatus(t, "nested path", a.as("GET", "/auth/users/"+id+"/x", ""), 403, "denied")
 
+	if _, err := a.st.PutSecondFactors(t.Context(), store.SecondFactors{UserID: id, RecoveryHashes: []string{"h"}}); err != nil {
+		t.Fatal(err)
+	}
 	mustStatus(t, "delete", a.as("DELETE", "/auth/users/"+id, ""), 204, "")
 	mustStatus(t, "get deleted", a.as("GET", "/auth/users/"+id, ""), 404, "not-found")
 	mustStatus(t, "delete again", a.as("DELETE", "/auth/users/"+id, ""), 404, "not-found")
 	if _, err := a.st.GetUserByUsername(t.Context(), "dave"); err == nil {
 		t.Error("deleted user still in the store")
+	}
+	if f, err := a.st.GetSecondFactors(t.Context(), id); err != nil || f.Version != 0 {
+		t.Errorf("deleted user's second factors: %+v, %v; want none", f, err)
 	}
 }
 

@@ -106,12 +106,33 @@ func TestEveryCommandOnTheEmbeddedStore(t *testing.T) {
 	if err != nil || !ok {
 		t.Errorf("set-password did not set the password: %v %v", ok, err)
 	}
+	withStore(t, cfg, func(st store.Store) {
+		if _, err := st.PutSecondFactors(context.Background(), store.SecondFactors{UserID: v.ID, RecoveryHashes: []string{"h"}}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	if o := users(t, path, "", "delete", "carol"); o.code != 0 {
 		t.Fatalf("delete: %+v", o)
 	}
 	if o := users(t, path, "", "show", "carol"); o.code != 1 || !strings.Contains(o.stderr, "no user has this username or id") {
 		t.Fatalf("show after delete: %+v", o)
 	}
+	withStore(t, cfg, func(st store.Store) {
+		if f, err := st.GetSecondFactors(context.Background(), v.ID); err != nil || f.Version != 0 {
+			t.Errorf("deleted user's second factors: %+v, %v; want none", f, err)
+		}
+	})
+}
+
+// withStore runs fn on the embedded store, opened while no command runs.
+func withStore(t *testing.T, cfg *config.Config, fn func(store.Store)) {
+	t.Helper()
+	st, err := boltstore.Open(cfg.Store.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fn(st)
 }
 
 func load(t *testing.T, cfg *config.Config, id string) store.User {
