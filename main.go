@@ -240,7 +240,7 @@ func serveConfig(ctx context.Context, path string, cfg *config.Config, log *slog
 	if err := g.Start(ctx); err != nil {
 		return err
 	}
-	go reloadOnSIGHUP(ctx, path, g, opts, log)
+	go reloadLoop(ctx, path, cfg.Reload.Watch, g, opts, log)
 	ln, err := listen(cfg)
 	if err != nil {
 		return err

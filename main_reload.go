@@ -2,30 +2,124 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
 
 	"authgate/config"
 	"authgate/gateway"
 	"authgate/mail"
 )
 
-// reloadOnSIGHUP reloads the config file on every SIGHUP until ctx ends.
-func reloadOnSIGHUP(ctx context.Context, path string, g *gateway.Gateway, opts gateway.Options, log *slog.Logger) {
+// reloadLoop reloads the config file on every SIGHUP, and when watch is
+// set whenever the file changes on disk, until ctx ends. Reloads run one
+// at a time, on this goroutine.
+func reloadLoop(ctx context.Context, path string, watch bool, g *gateway.Gateway, opts gateway.Options, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	var changed <-chan struct{}
+	if watch {
+		c, err := watchFile(ctx, path, log)
+		if err != nil {
+			// SIGHUP still works; say why the watch does not.
+			log.Error("config watch: not watching the file; reload with SIGHUP", "file", path, "err", err.Error())
+		} else {
+			changed = c
+			log.Info("config watch: reloading when the file changes", "file", path)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-hup:
 			reload(path, g, opts, log)
+		case <-changed:
+			reload(path, g, opts, log)
 		}
 	}
+}
+
+// watchSettle is how long the file must stay quiet after a change before
+// it is reloaded: an editor or `kubectl` writes it in several steps
+// (truncate, write, chmod, rename), and one reload of the finished file is
+// wanted, not one of each step.
+const watchSettle = 200 * time.Millisecond
+
+// watchFile reports on the returned channel when the config file at path
+// has new contents. It watches the file's directory, not the file: a save
+// that renames a new file over the old one, and a Kubernetes ConfigMap
+// update (which swaps the directory's "..data" symlink), replace the inode
+// a watch on the file would follow. A change that leaves the bytes as they
+// were (a touch, a chmod) reloads nothing.
+func watchFile(ctx context.Context, path string, log *slog.Logger) (<-chan struct{}, error) {
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return nil, err
+	}
+	dir, base := filepath.Split(filepath.Clean(path))
+	if dir == "" {
+		dir = "."
+	}
+	if err := w.Add(dir); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	last := fileSum(path)
+	out := make(chan struct{}, 1)
+	go func() {
+		defer w.Close()
+		settle := time.NewTimer(time.Hour)
+		settle.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-w.Events:
+				if !ok {
+					return
+				}
+				if name := filepath.Base(ev.Name); name == base || name == "..data" {
+					settle.Reset(watchSettle)
+				}
+			case err, ok := <-w.Errors:
+				if !ok {
+					return
+				}
+				log.Warn("config watch", "file", path, "err", err.Error())
+			case <-settle.C:
+				sum := fileSum(path)
+				if sum == last {
+					continue
+				}
+				last = sum
+				select {
+				case out <- struct{}{}:
+				default: // a reload is already due; it reads the newest file
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// fileSum is the SHA-256 of the file's contents, or zero when it cannot be
+// read (a missing file between a delete and a create; the reload itself
+// reports a file that stays unreadable).
+func fileSum(path string) [32]byte {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return [32]byte{}
+	}
+	return sha256.Sum256(b)
 }
 
 // reload validates the file in full first; an invalid config leaves the

@@ -25,6 +25,8 @@ type Config struct {
 	Log     Log    `yaml:"log"`
 	// Audit is the security-event stream, apart from the log.
 	Audit Audit `yaml:"audit"`
+	// Reload says how the config file is reloaded besides SIGHUP.
+	Reload Reload `yaml:"reload"`
 	// Server holds limits and timeouts of the HTTP server.
 	Server Server `yaml:"server"`
 	// Upstreams are where allowed requests are proxied.
@@ -83,6 +85,14 @@ type Audit struct {
 	// Output is "off", "stdout", "stderr" or a file path (appended to,
 	// created with mode 0600). Default "off".
 	Output string `yaml:"output"`
+}
+
+// Reload configures reloading the config file while authgate runs.
+type Reload struct {
+	// Watch reloads the file when it changes on disk (fsnotify on its
+	// directory, so an editor's rename-over and a Kubernetes ConfigMap's
+	// symlink swap are seen too), as SIGHUP does. Default false.
+	Watch bool `yaml:"watch"`
 }
 
 // Server holds HTTP server limits.
