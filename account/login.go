@@ -90,7 +90,7 @@ func (s *Service) SignIn(ctx context.Context, in Login, cl Client) (auth.Pair, s
 	if err := s.lock.succeeded(ctx, name); err != nil {
 		return auth.Pair{}, store.User{}, err
 	}
-	pair, err := s.sessions.Start(ctx, u)
+	pair, err := s.sessions.Start(ctx, u, auth.Authn{AMR: []string{"pwd"}})
 	if err != nil {
 		s.obs.Login("error")
 		return auth.Pair{}, store.User{}, err
@@ -243,7 +243,7 @@ func (s *Service) SignInVerified(ctx context.Context, u store.User, method strin
 		s.audit.Log(ctx, audit.Event{Event: audit.SignIn, User: u.ID, Username: u.Username, Outcome: audit.Failure, Reason: "email_not_verified"})
 		return auth.Pair{}, &Error{Kind: KindEmailNotVerified, Detail: "verify your email address first: POST " + s.cfg.Routes.VerifyEmailReq}
 	}
-	pair, err := s.sessions.Start(ctx, u)
+	pair, err := s.sessions.Start(ctx, u, auth.Authn{AMR: []string{"fed"}})
 	if err != nil {
 		s.obs.Login("error")
 		return auth.Pair{}, err

@@ -14,9 +14,9 @@ import (
 // larger number is not a date (and 1e300 seconds does not fit a time.Time).
 const maxNumericDate = 253402300799
 
-var errNumericDate = errors.New("exp, nbf and iat must be JSON numbers of seconds (RFC 7519 NumericDate)")
+var errNumericDate = errors.New("exp, nbf, iat and auth_time must be JSON numbers of seconds (RFC 7519 NumericDate)")
 
-// UnmarshalJSON decodes the claims with exp, nbf and iat held to RFC 7519:
+// UnmarshalJSON decodes the claims with exp, nbf, iat and auth_time held to RFC 7519:
 // a JSON number, never a string, null or anything else. golang-jwt reads
 // them through json.Number, which also takes "1796196785" in quotes; a
 // token spelled that way was not issued by authgate. Every other claim is
@@ -30,6 +30,8 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 		Exp json.RawMessage `json:"exp"`
 		Nbf json.RawMessage `json:"nbf"`
 		Iat json.RawMessage `json:"iat"`
+		// Shallower than Claims.AuthTime, for the same reason.
+		AuthTime json.RawMessage `json:"auth_time"`
 	}{plain: (*plain)(c)}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
@@ -41,7 +43,10 @@ func (c *Claims) UnmarshalJSON(b []byte) error {
 	if c.NotBefore, err = numericDate(aux.Nbf); err != nil {
 		return err
 	}
-	c.IssuedAt, err = numericDate(aux.Iat)
+	if c.IssuedAt, err = numericDate(aux.Iat); err != nil {
+		return err
+	}
+	c.AuthTime, err = numericDate(aux.AuthTime)
 	return err
 }
 

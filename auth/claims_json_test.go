@@ -57,3 +57,45 @@ func FuzzNumericDateAgreesWithGolangJWT(f *testing.F) {
 		}
 	})
 }
+
+// FuzzClaimsAuthTimeIsANumericDate: auth_time in a whole claims object is
+// read exactly as the strict NumericDate reader reads it, and claims that
+// decode survive encoding and decoding again unchanged.
+func FuzzClaimsAuthTimeIsANumericDate(f *testing.F) {
+	for _, s := range []string{"1700000000", `"1700000000"`, "null", "1.5", "-3", "1e300", "[]", `{"a":1}`, "true"} {
+		f.Add(s, `["pwd","otp"]`)
+	}
+	f.Add("1700000000", `"otp"`)
+	f.Add("1700000000", `null`)
+	f.Fuzz(func(t *testing.T, authTime, amr string) {
+		authTime, amr = strings.Trim(authTime, " \t\r\n"), strings.Trim(amr, " \t\r\n")
+		if !json.Valid([]byte(authTime)) || !json.Valid([]byte(amr)) {
+			return
+		}
+		var c Claims
+		err := json.Unmarshal([]byte(`{"sub":"u","auth_time":`+authTime+`,"amr":`+amr+`}`), &c)
+		want, werr := numericDate(json.RawMessage(authTime))
+		var amrs []string
+		aerr := json.Unmarshal([]byte(amr), &amrs)
+		if (err == nil) != (werr == nil && aerr == nil) {
+			t.Fatalf("auth_time %s amr %s: claims err %v; numericDate err %v, amr err %v", authTime, amr, err, werr, aerr)
+		}
+		if err != nil {
+			return
+		}
+		if !c.AuthTime.Equal(want.Time) {
+			t.Fatalf("auth_time %s read as %v, want %v", authTime, c.AuthTime, want)
+		}
+		b, err := json.Marshal(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var again Claims
+		if err := json.Unmarshal(b, &again); err != nil {
+			t.Fatalf("re-decoding %s: %v", b, err)
+		}
+		if !again.AuthTime.Equal(c.AuthTime.Time) || strings.Join(again.AMR, "\x00") != strings.Join(c.AMR, "\x00") {
+			t.Fatalf("round trip of %s changed it: %+v", b, again)
+		}
+	})
+}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"authgate/config"
 	"authgate/store"
 )
@@ -57,9 +59,16 @@ func NewSessions(st SessionStore, tokens *Tokens, revoked *Revocations, cfg conf
 	return &Sessions{st: st, tokens: tokens, revoked: revoked, cfg: cfg, grace: cfg.ReuseGrace(), now: time.Now}
 }
 
-// Start creates a session for u and returns its first token pair.
-func (s *Sessions) Start(ctx context.Context, u store.User) (Pair, error) {
+// Start creates a session for u, authenticated as a says, and returns its
+// first token pair. The session remembers a: every token of it, the
+// refreshed ones too, carries a.AMR, a.Time (auth_time) and a.Step. A
+// restricted session (a.Step != "") gets access tokens of at most
+// RestrictedTTL.
+func (s *Sessions) Start(ctx context.Context, u store.User, a Authn) (Pair, error) {
 	now := s.now()
+	if a.Time.IsZero() {
+		a.Time = now
+	}
 	sid, err := randomID()
 	if err != nil {
 		return Pair{}, err
@@ -74,16 +83,21 @@ func (s *Sessions) Start(ctx context.Context, u store.User) (Pair, error) {
 		RefreshHash: hash,
 		CreatedAt:   now,
 		ExpiresAt:   now.Add(s.cfg.SessionLifetime),
+		AMR:         a.AMR,
+		AuthTime:    a.Time.Truncate(time.Second), // as auth_time says it
+		Step:        a.Step,
 	}
 	sess.RefreshExpiresAt = minTime(now.Add(s.cfg.RefreshTTL), sess.ExpiresAt)
 	if err := s.st.CreateSession(ctx, sess); err != nil {
 		return Pair{}, fmt.Errorf("create session: %w", err)
 	}
-	return s.pair(u, sid, refresh, sess.RefreshExpiresAt, now)
+	return s.pair(u, sess, refresh, now)
 }
 
 // Refresh spends refreshToken and returns a new pair for the same session,
-// with the user's current name and roles.
+// with the user's current name and roles. The session's AMR, auth_time
+// and step are reissued unchanged: only a new sign-in or second step
+// changes them.
 //
 // The new refresh token is derived from the presented one (see
 // successors.go), so presenting the same token again within
@@ -145,7 +159,7 @@ func (s *Sessions) Refresh(ctx context.Context, refreshToken string) (Pair, stor
 	if err != nil {
 		return Pair{}, store.User{}, fmt.Errorf("load user of session: %w", err)
 	}
-	p, err := s.pair(u, sid, next, sess.RefreshExpiresAt, now)
+	p, err := s.pair(u, sess, next, now)
 	return p, u, err
 }
 
@@ -186,8 +200,25 @@ func (s *Sessions) revoke(ctx context.Context, sid string, now time.Time) error 
 	return nil
 }
 
-func (s *Sessions) pair(u store.User, sid, refresh string, refreshExp, now time.Time) (Pair, error) {
-	tok, claims, err := s.tokens.Issue(u.ID, sid, u.Username, u.Email, u.Roles, u.MustChangePassword, now)
+func (s *Sessions) pair(u store.User, sess store.Session, refresh string, now time.Time) (Pair, error) {
+	c := &Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: u.ID},
+		SessionID:        sess.ID,
+		Name:             u.Username,
+		Email:            u.Email,
+		Roles:            u.Roles,
+		PasswordChange:   u.MustChangePassword,
+		AMR:              sess.AMR,
+		Step:             sess.Step,
+	}
+	if !sess.AuthTime.IsZero() {
+		c.AuthTime = jwt.NewNumericDate(sess.AuthTime)
+	}
+	ttl := s.cfg.AccessTTL
+	if sess.Step != "" {
+		ttl = min(ttl, RestrictedTTL)
+	}
+	tok, claims, err := s.tokens.issue(c, now)
 	if err != nil {
 		return Pair{}, fmt.Errorf("issue access token: %w", err)
 	}
@@ -195,8 +226,8 @@ func (s *Sessions) pair(u store.User, sid, refresh string, refreshExp, now time.
 		AccessToken:      tok,
 		RefreshToken:     refresh,
 		Claims:           claims,
-		ExpiresIn:        int(s.cfg.AccessTTL / time.Second),
-		RefreshExpiresAt: refreshExp,
+		ExpiresIn:        int(ttl / time.Second),
+		RefreshExpiresAt: sess.RefreshExpiresAt,
 	}, nil
 }
 

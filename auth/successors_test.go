@@ -57,7 +57,7 @@ func TestInstancesOnOneStoreHandOutTheSameSuccessor(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := newTestSessions(t, st, time.Minute), newTestSessions(t, st, time.Minute)
-	p, err := a.Start(ctx, u)
+	p, err := a.Start(ctx, u, Authn{AMR: []string{"pwd"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func TestAReplayFollowsABoundedChain(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := newTestSessions(t, st, time.Minute)
-		p, err := s.Start(ctx, u)
+		p, err := s.Start(ctx, u, Authn{AMR: []string{"pwd"}})
 		if err != nil {
 			t.Fatal(err)
 		}

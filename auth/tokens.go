@@ -44,12 +44,77 @@ type Claims struct {
 	// a store that lost its data has a new one, and tokens of the old one
 	// are refused.
 	Epoch string `json:"ep,omitempty"`
+	// AMR lists how the session was authenticated, as RFC 8176 names the
+	// methods: pwd (password), fed (an identity provider), otp (TOTP), hwk
+	// (a passkey), kba (a recovery code). External tokens carry their
+	// issuer's values.
+	AMR []string `json:"amr,omitempty"`
+	// AuthTime is when the user last authenticated (OIDC Core §2
+	// auth_time): the sign-in, moved by every second step or step-up.
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+	// Step is "" for a full token. A restricted token says what is left to
+	// do: StepVerify (prove a second factor) or StepEnrol (enrol one); it
+	// is good for nothing else (see gateway judge).
+	Step string `json:"mfa,omitempty"`
 	// External marks the claims of a trusted external issuer's token
 	// (package trust): no authgate session, so neither revocation nor the
 	// store epoch applies.
 	External bool `json:"-"`
 
 	rolesList string // Roles joined by ",", set by Issue and Verify
+}
+
+// Steps a restricted token can be in (Claims.Step).
+const (
+	StepVerify = "verify" // signed in with one factor; the second is pending
+	StepEnrol  = "enrol"  // signed in, but must enrol a second factor first
+)
+
+// RestrictedTTL caps the access TTL of restricted tokens (Step != ""):
+// they only finish the second step, which takes minutes, not a session.
+const RestrictedTTL = 5 * time.Minute
+
+// Authn is how a session was authenticated: what Sessions.Start records in
+// the session and every token of it carries.
+type Authn struct {
+	AMR  []string  // RFC 8176 method values, e.g. ["pwd"] or ["pwd", "otp"]
+	Time time.Time // when the latest authentication happened; zero: now
+	Step string    // "" (full), StepVerify or StepEnrol
+}
+
+// HasSecondFactor reports whether the token proves a second factor: its
+// amr names one (otp, hwk or kba for authgate's tokens; otp, hwk, mfa or
+// swk for a trusted external issuer's, whose recovery codes authgate
+// cannot tell apart). A restricted token never does.
+func (c *Claims) HasSecondFactor() bool {
+	if c.Step != "" {
+		return false
+	}
+	for _, m := range c.AMR {
+		switch m {
+		case "otp", "hwk":
+			return true
+		case "kba":
+			if !c.External {
+				return true
+			}
+		case "mfa", "swk":
+			if c.External {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// SecondFactorWithin reports whether the token proves a second factor and
+// its auth_time is at most d before now (a step-up requirement). A token
+// without auth_time never meets it.
+func (c *Claims) SecondFactorWithin(d time.Duration, now time.Time) bool {
+	if !c.HasSecondFactor() || c.AuthTime == nil {
+		return false
+	}
+	return now.Sub(c.AuthTime.Time) <= d
 }
 
 // SetRolesList computes RolesList once, for claims built outside Verify.
@@ -129,31 +194,31 @@ func NewTokens(cfg config.Tokens, keys *KeySet) *Tokens {
 // now (truncated to the second, as JWT times are) for AccessTTL. It returns
 // the token and the claims it carries.
 func (t *Tokens) Issue(sub, sid, name, email string, roles []string, passwordChange bool, now time.Time) (string, *Claims, error) {
+	return t.issue(&Claims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: sub},
+		SessionID:        sid, Name: name, Email: email, Roles: roles, PasswordChange: passwordChange,
+	}, now)
+}
+
+// issue completes c (the registered claims but sub, the epoch, and the
+// expiry: AccessTTL, or RestrictedTTL when shorter for a restricted token)
+// and signs it.
+func (t *Tokens) issue(c *Claims, now time.Time) (string, *Claims, error) {
 	var id [16]byte
 	if _, err := t.randRead(id[:]); err != nil {
 		return "", nil, fmt.Errorf("issue token: jti: %w", err)
 	}
 	now = now.Truncate(time.Second)
-	if roles == nil {
-		roles = []string{}
+	if c.Roles == nil {
+		c.Roles = []string{}
 	}
-	c := &Claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    t.issuer,
-			Subject:   sub,
-			Audience:  t.audience,
-			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
-			NotBefore: jwt.NewNumericDate(now),
-			IssuedAt:  jwt.NewNumericDate(now),
-			ID:        b64(id[:]),
-		},
-		SessionID:      sid,
-		Name:           name,
-		Email:          email,
-		Roles:          roles,
-		PasswordChange: passwordChange,
-		rolesList:      strings.Join(roles, ","),
-	}
+	c.Issuer = t.issuer
+	c.Audience = t.audience
+	c.ExpiresAt = jwt.NewNumericDate(now.Add(t.ttlOf(c.Step)))
+	c.NotBefore = jwt.NewNumericDate(now)
+	c.IssuedAt = jwt.NewNumericDate(now)
+	c.ID = b64(id[:])
+	c.rolesList = strings.Join(c.Roles, ",")
 	if t.epoch != nil {
 		c.Epoch = t.epoch()
 	}
@@ -164,6 +229,15 @@ func (t *Tokens) Issue(sub, sid, name, email string, roles []string, passwordCha
 		return "", nil, fmt.Errorf("issue token: sign with key %q: %w", t.signerKID, err)
 	}
 	return s, c, nil
+}
+
+// ttlOf is the access TTL of a token in step: AccessTTL, at most
+// RestrictedTTL for a restricted one.
+func (t *Tokens) ttlOf(step string) time.Duration {
+	if step != "" {
+		return min(t.ttl, RestrictedTTL)
+	}
+	return t.ttl
 }
 
 // Verify checks token (signature, algorithm pinned to its kid's key,

@@ -197,6 +197,12 @@ func TestVerifyRefusesBadTokens(t *testing.T) {
 		{"roles a string", tk, ed(goodClaims(func(c jwt.MapClaims) { c["roles"] = "admin" })), ErrTokenInvalid},
 		{"roles holding a number", tk, ed(goodClaims(func(c jwt.MapClaims) { c["roles"] = []any{"user", 1} })), ErrTokenInvalid},
 		{"roles holding null", tk, ed(goodClaims(func(c jwt.MapClaims) { c["roles"] = []any{"user", nil} })), ErrTokenInvalid},
+		{"auth_time a string of digits", tk, ed(goodClaims(func(c jwt.MapClaims) { c["auth_time"] = strconv.FormatInt(testNow.Unix(), 10) })), ErrTokenInvalid},
+		{"auth_time null", tk, ed(goodClaims(func(c jwt.MapClaims) { c["auth_time"] = nil })), ErrTokenInvalid},
+		{"auth_time beyond any date", tk, ed(goodClaims(func(c jwt.MapClaims) { c["auth_time"] = 1e300 })), ErrTokenInvalid},
+		{"amr a string", tk, ed(goodClaims(func(c jwt.MapClaims) { c["amr"] = "otp" })), ErrTokenInvalid},
+		{"amr holding a number", tk, ed(goodClaims(func(c jwt.MapClaims) { c["amr"] = []any{"pwd", 1} })), ErrTokenInvalid},
+		{"mfa step a boolean", tk, ed(goodClaims(func(c jwt.MapClaims) { c["mfa"] = false })), ErrTokenInvalid},
 		{"roles holding a comma", tk, ed(goodClaims(func(c jwt.MapClaims) { c["roles"] = []string{"user,admin"} })), ErrTokenInvalid},
 		{"roles holding an empty name", tk, ed(goodClaims(func(c jwt.MapClaims) { c["roles"] = []string{""} })), ErrTokenInvalid},
 		{"name a number", tk, ed(goodClaims(func(c jwt.MapClaims) { c["name"] = 1 })), ErrTokenInvalid},
@@ -359,6 +365,9 @@ func FuzzVerify(f *testing.F) {
 		}
 		f.Add(tok)
 	}
+	f.Add(craft(f, jwt.SigningMethodEdDSA, k.ed, map[string]any{"kid": "ed"}, goodClaims(func(c jwt.MapClaims) {
+		c["amr"], c["auth_time"], c["mfa"] = []string{"pwd", "otp"}, testNow.Unix(), "verify"
+	})))
 	f.Add(craft(f, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, map[string]any{"kid": "ed"}, goodClaims()))
 	f.Add(craft(f, jwt.SigningMethodHS256, []byte(k.ed.Public().(ed25519.PublicKey)), map[string]any{"kid": "ed"}, goodClaims()))
 	f.Add("")

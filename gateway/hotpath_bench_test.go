@@ -97,7 +97,7 @@ func newBenchEnv(b *testing.B, logLevel slog.Level) *benchEnv {
 	if err := st.CreateUser(ctx, u); err != nil {
 		b.Fatal(err)
 	}
-	pair, err := g.sessions.Start(ctx, u)
+	pair, err := g.sessions.Start(ctx, u, auth.Authn{AMR: []string{"pwd"}})
 	if err != nil {
 		b.Fatal(err)
 	}

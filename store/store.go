@@ -72,6 +72,13 @@ type Session struct {
 	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
 	// ExpiresAt is the absolute end of the session, whatever the rotations.
 	ExpiresAt time.Time `json:"expires_at"`
+	// AMR, AuthTime and Step are how the session was authenticated (see
+	// auth.Authn): every access token of the session carries them, the
+	// refreshed ones too. Zero values: a session of before second factors
+	// (no amr, no auth_time, a full session).
+	AMR      []string  `json:"amr,omitempty"`
+	AuthTime time.Time `json:"auth_time,omitempty"`
+	Step     string    `json:"mfa_step,omitempty"`
 }
 
 // Users keeps accounts, unique by Fold(Username) and by Fold(Email) when the

@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"slices"
 	"strings"
@@ -306,7 +307,29 @@ func (it *issuer) claims(mc jwt.MapClaims) (*auth.Claims, error) {
 		}
 	}
 	out.SetRolesList()
+	out.AMR, out.AuthTime = authnClaims(mc, exp.Time)
 	return out, nil
+}
+
+// authnClaims reads amr (RFC 8176) and auth_time (OpenID Connect Core
+// §2), by their standard names, so that an issuer's token can meet a rule
+// with mfa: required (see auth.Claims.HasSecondFactor). Values of the wrong
+// type, and an auth_time after the token's exp, are left out: that only
+// ever makes a requirement refuse, never pass.
+func authnClaims(mc jwt.MapClaims, exp time.Time) ([]string, *jwt.NumericDate) {
+	var amr []string
+	if v, ok := mc["amr"].([]any); ok {
+		for _, m := range v {
+			if s, ok := m.(string); ok {
+				amr = append(amr, s)
+			}
+		}
+	}
+	f, ok := mc["auth_time"].(float64)
+	if !ok || f <= 0 || math.IsNaN(f) || f > float64(exp.Unix()) {
+		return amr, nil
+	}
+	return amr, jwt.NewNumericDate(time.Unix(int64(f), 0))
 }
 
 // peekIssuer reads the iss claim of a token without verifying anything, to

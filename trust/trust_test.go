@@ -109,6 +109,48 @@ func TestTrustedIssuerTokens(t *testing.T) {
 		t.Fatalf("good EdDSA token with a list audience: %v", err)
 	}
 
+	// amr and auth_time let an issuer's token meet mfa: required; of the
+	// wrong type they are left out, which only ever refuses more.
+	signedIn := now.Add(-2 * time.Minute).Unix()
+	for _, tc := range []struct {
+		name     string
+		amr      any
+		authTime any
+		wantAMR  []string
+		wantAt   int64 // 0: none
+		wantMFA  bool
+	}{
+		{"password and TOTP", []string{"pwd", "otp"}, signedIn, []string{"pwd", "otp"}, signedIn, true},
+		{"generic mfa", []string{"mfa"}, signedIn, []string{"mfa"}, signedIn, true},
+		{"password only", []string{"pwd"}, signedIn, []string{"pwd"}, signedIn, false},
+		{"amr a string", "otp", signedIn, nil, signedIn, false},
+		{"auth_time a string", []string{"hwk"}, "1700000000", []string{"hwk"}, 0, true},
+		{"auth_time after exp", []string{"hwk"}, now.Add(time.Hour).Unix(), []string{"hwk"}, 0, true},
+		{"neither", nil, nil, nil, 0, false},
+	} {
+		c, err := is.Verify(sign(t, jwt.SigningMethodRS256, rsaKey, "r1", edit(func(c jwt.MapClaims) {
+			if tc.amr != nil {
+				c["amr"] = tc.amr
+			}
+			if tc.authTime != nil {
+				c["auth_time"] = tc.authTime
+			}
+		})))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		gotAt := int64(0)
+		if c.AuthTime != nil {
+			gotAt = c.AuthTime.Unix()
+		}
+		if !slices.Equal(c.AMR, tc.wantAMR) || gotAt != tc.wantAt || c.HasSecondFactor() != tc.wantMFA || c.Step != "" {
+			t.Errorf("%s: amr %q auth_time %d second factor %v step %q; want %q %d %v", tc.name, c.AMR, gotAt, c.HasSecondFactor(), c.Step, tc.wantAMR, tc.wantAt, tc.wantMFA)
+		}
+		if tc.wantAt != 0 && !c.SecondFactorWithin(5*time.Minute, now) == tc.wantMFA {
+			t.Errorf("%s: SecondFactorWithin(5m) = %v", tc.name, c.SecondFactorWithin(5*time.Minute, now))
+		}
+	}
+
 	refused := []struct {
 		name  string
 		token string

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,6 +28,11 @@ const (
 	fieldRefreshExpiresAt = "rx"
 	fieldExpiresAt        = "x"
 	fieldExpiresAtMillis  = "xms" // ExpiresAt in Unix ms, for PEXPIREAT
+	// How the session was authenticated; absent in sessions stored before
+	// second factors, which read as zero values.
+	fieldAMR      = "amr" // the methods, space-separated (RFC 8176 values hold no space)
+	fieldAuthTime = "at"
+	fieldStep     = "mfa"
 )
 
 // sessionFields is the hash of se.
@@ -39,7 +45,18 @@ func sessionFields(se store.Session) []any {
 		fieldRefreshExpiresAt, se.RefreshExpiresAt.UTC().Format(timeLayout),
 		fieldExpiresAt, se.ExpiresAt.UTC().Format(timeLayout),
 		fieldExpiresAtMillis, se.ExpiresAt.UnixMilli(),
+		fieldAMR, strings.Join(se.AMR, " "),
+		fieldAuthTime, authTime(se.AuthTime),
+		fieldStep, se.Step,
 	}
+}
+
+// authTime writes AuthTime, "" for the zero time.
+func authTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(timeLayout)
 }
 
 // decodeSession reads a session hash; ErrNotFound when it is empty.
@@ -61,6 +78,17 @@ func decodeSession(h map[string]string) (store.Session, error) {
 			return store.Session{}, fmt.Errorf("decode session field %s: %w", f.name, err)
 		}
 		*f.dst = t
+	}
+	if amr := h[fieldAMR]; amr != "" {
+		se.AMR = strings.Fields(amr)
+	}
+	se.Step = h[fieldStep]
+	if at := h[fieldAuthTime]; at != "" {
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return store.Session{}, fmt.Errorf("decode session field %s: %w", fieldAuthTime, err)
+		}
+		se.AuthTime = t
 	}
 	return se, nil
 }

@@ -45,6 +45,9 @@ func diffSession(got, want store.Session) string {
 		return fmt.Sprintf("RefreshExpiresAt %v, want %v", got.RefreshExpiresAt, want.RefreshExpiresAt)
 	case !got.ExpiresAt.Equal(want.ExpiresAt):
 		return fmt.Sprintf("ExpiresAt %v, want %v", got.ExpiresAt, want.ExpiresAt)
+	case !slices.Equal(got.AMR, want.AMR) || !got.AuthTime.Equal(want.AuthTime) || got.Step != want.Step:
+		return fmt.Sprintf("amr %q auth_time %v step %q, want amr %q auth_time %v step %q",
+			got.AMR, got.AuthTime, got.Step, want.AMR, want.AuthTime, want.Step)
 	}
 	return ""
 }
@@ -150,6 +153,38 @@ var sessionBehaviours = []behaviour{
 }
 
 var rotateBehaviours = []behaviour{
+	{"SessionKeepsHowItWasAuthenticatedThroughRotations", func(t *testing.T, h *harness) {
+		s := h.open(t)
+		full := newSession(t, "u", "f1", time.Hour)
+		full.AMR, full.AuthTime = []string{"pwd", "otp"}, time.Now().Add(-time.Minute).Truncate(time.Second)
+		restricted := newSession(t, "u", "r1", time.Hour)
+		restricted.AMR, restricted.AuthTime, restricted.Step = []string{"fed"}, time.Now().Truncate(time.Second), "verify"
+		plain := newSession(t, "u", "p1", time.Hour) // as stored before second factors
+		for _, se := range []store.Session{full, restricted, plain} {
+			createSession(t, s, se)
+			wantSession(t, s, se)
+			next := time.Now().Add(2 * time.Hour)
+			got, err := s.RotateRefresh(testContext(t), se.ID, rotation(se.RefreshHash, se.RefreshHash+"-2", next))
+			if err != nil {
+				t.Fatalf("RotateRefresh: %v", err)
+			}
+			want := se
+			want.RefreshHash, want.RefreshExpiresAt = se.RefreshHash+"-2", next
+			if d := diffSession(got, want); d != "" {
+				t.Fatalf("RotateRefresh returned %s", d)
+			}
+			wantSession(t, s, want)
+			// A replay within the grace answers the session as rotated.
+			replayed, err := s.RotateRefresh(testContext(t), se.ID, store.Rotation{PresentedHash: se.RefreshHash,
+				NextHash: want.RefreshHash, RefreshExpiresAt: next, Grace: time.Minute})
+			if err != nil {
+				t.Fatalf("replayed RotateRefresh: %v", err)
+			}
+			if d := diffSession(replayed, want); d != "" {
+				t.Fatalf("replayed RotateRefresh returned %s", d)
+			}
+		}
+	}},
 	{"RotationMakesTheNewHashLiveAndMovesTheRefreshExpiry", func(t *testing.T, h *harness) {
 		s := h.open(t)
 		se := newSession(t, "u", "h1", time.Hour)
