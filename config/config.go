@@ -393,6 +393,13 @@ type Rule struct {
 	// matches the rule carry a body (Content-Length > 0 or chunked).
 	// Default false: such a request is refused with 400.
 	AllowBody bool `yaml:"allow_body"`
+	// MFA "required" lets only tokens that prove a second factor through
+	// (issue 11); "" (default) asks for none beyond the policy. Needs
+	// policy authenticated.
+	MFA string `yaml:"mfa"`
+	// MaxAge, with mfa: required, also wants the latest authentication
+	// (auth_time) at most this long ago: a step-up. 0 (default): any age.
+	MaxAge time.Duration `yaml:"max_age"`
 }
 
 // IdentityHeaders names the headers set on upstream requests.

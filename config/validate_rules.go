@@ -98,6 +98,18 @@ func validateRules(v *problemList, c *Config) {
 		if len(r.Roles) > 0 && r.Policy != "authenticated" && r.Policy != "" {
 			v.add(path+".roles", "roles are only allowed with policy authenticated")
 		}
+		switch {
+		case r.MFA != "" && r.MFA != "required":
+			v.add(path+".mfa", fmt.Sprintf("unknown value %q (want required, or leave it out)", r.MFA))
+		case r.MFA != "" && r.Policy != "authenticated" && r.Policy != "":
+			v.add(path+".mfa", "mfa is only allowed with policy authenticated")
+		}
+		switch {
+		case r.MaxAge < 0:
+			v.add(path+".max_age", "must be positive")
+		case r.MaxAge > 0 && r.MFA != "required":
+			v.add(path+".max_age", "max_age needs mfa: required")
+		}
 		if r.Upstream != "" {
 			if _, ok := c.Upstreams.Named[r.Upstream]; !ok {
 				v.add(path+".upstream", fmt.Sprintf("no upstream named %q in upstreams.named", r.Upstream))

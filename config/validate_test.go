@@ -166,6 +166,12 @@ func TestValidateReportsEachProblem(t *testing.T) {
 
 		// rules
 		{"rule path required", func(c *Config) { c.Rules = []Rule{{Policy: "public"}} }, "rules[0].path", "required", false},
+		{"rule mfa unknown", func(c *Config) { c.Rules = []Rule{{Path: "/a", Policy: "authenticated", MFA: "always"}} }, "rules[0].mfa", `unknown value "always"`, false},
+		{"rule mfa on public", func(c *Config) { c.Rules = []Rule{{Path: "/a", Policy: "public", MFA: "required"}} }, "rules[0].mfa", "only allowed with policy authenticated", false},
+		{"rule max_age without mfa", func(c *Config) { c.Rules = []Rule{{Path: "/a", Policy: "authenticated", MaxAge: time.Minute}} }, "rules[0].max_age", "needs mfa: required", false},
+		{"rule max_age negative", func(c *Config) {
+			c.Rules = []Rule{{Path: "/a", Policy: "authenticated", MFA: "required", MaxAge: -time.Minute}}
+		}, "rules[0].max_age", "must be positive", false},
 		{"rule path relative", func(c *Config) { c.Rules = []Rule{{Path: "api/**", Policy: "public"}} }, "rules[0].path", "must start with /", false},
 		{"rule wildcard in middle", func(c *Config) { c.Rules = []Rule{{Path: "/a/*/b", Policy: "public"}} }, "rules[0].path", "only allowed as the whole last segment", false},
 		{"rule partial wildcard", func(c *Config) { c.Rules = []Rule{{Path: "/a/b*", Policy: "public"}} }, "rules[0].path", "only allowed as the whole last segment", false},

@@ -141,6 +141,24 @@ func Compile(rs []config.Rule, defaultPolicy string, upstreamNames map[string]bo
 			c.dec.Roles = append([]string(nil), r.Roles...)
 		}
 
+		switch {
+		case r.MFA == "":
+		case r.MFA != "required":
+			bad(at+".mfa", "unknown value %q (want required, or leave it out)", r.MFA)
+		case c.dec.Policy != PolicyAuthenticated && r.Policy != "":
+			bad(at+".mfa", "mfa needs policy authenticated (policy is %q)", r.Policy)
+		default:
+			c.dec.MFA = true
+		}
+		switch {
+		case r.MaxAge < 0:
+			bad(at+".max_age", "must be positive")
+		case r.MaxAge > 0 && r.MFA != "required":
+			bad(at+".max_age", "max_age needs mfa: required")
+		default:
+			c.dec.MaxAge = r.MaxAge
+		}
+
 		if r.Upstream != "" && !upstreamNames[r.Upstream] {
 			bad(at+".upstream", "unknown upstream %q (not in upstreams.named)", r.Upstream)
 		}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"authgate/config"
 )
@@ -34,6 +35,15 @@ func TestCompileProblemsNameTheYAMLPath(t *testing.T) {
 			[]wantProblem{{"rules[1]", true, "unreachable"}, {"rules[2].methods[0]", false, `invalid method "G T"`}}},
 		{"method with spaces is invalid", []config.Rule{{Path: "/x", Methods: []string{" GET"}, Policy: "public"}}, "", nil,
 			[]wantProblem{{"rules[0].methods[0]", false, "invalid method"}}},
+		{"mfa required with a step-up age is valid", []config.Rule{{Path: "/admin/**", Policy: "authenticated", MFA: "required", MaxAge: 10 * time.Minute}}, "", nil, nil},
+		{"unknown mfa value refused", []config.Rule{{Path: "/x", Policy: "authenticated", MFA: "yes"}}, "", nil,
+			[]wantProblem{{"rules[0].mfa", false, `unknown value "yes"`}}},
+		{"mfa on a public rule refused", []config.Rule{{Path: "/x", Policy: "public", MFA: "required"}}, "", nil,
+			[]wantProblem{{"rules[0].mfa", false, "needs policy authenticated"}}},
+		{"max_age without mfa refused", []config.Rule{{Path: "/x", Policy: "authenticated", MaxAge: time.Minute}}, "", nil,
+			[]wantProblem{{"rules[0].max_age", false, "needs mfa: required"}}},
+		{"negative max_age refused", []config.Rule{{Path: "/x", Policy: "authenticated", MFA: "required", MaxAge: -time.Minute}}, "", nil,
+			[]wantProblem{{"rules[0].max_age", false, "positive"}}},
 		{"path required", []config.Rule{{Policy: "public"}}, "", nil,
 			[]wantProblem{{"rules[0].path", false, "required"}}},
 		{"path must be absolute", []config.Rule{{Path: "api/**", Policy: "public"}}, "", nil,
@@ -110,6 +120,26 @@ func checkProblems(t *testing.T, got []Problem, want []wantProblem) {
 		g := got[i]
 		if g.Path != w.path || g.Warning != w.warning || !strings.Contains(g.Msg, w.msg) {
 			t.Errorf("problem %d = %+v; want path %q, warning %v, message containing %q", i, g, w.path, w.warning, w.msg)
+		}
+	}
+}
+
+func TestDecisionCarriesTheSecondFactorRequirement(t *testing.T) {
+	s, _, err := Compile([]config.Rule{
+		{Path: "/admin/**", Policy: "authenticated", MFA: "required", MaxAge: 10 * time.Minute},
+		{Path: "/ops/**", Policy: "authenticated", MFA: "required"},
+		{Path: "/**", Policy: "authenticated"},
+	}, "deny", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path   string
+		mfa    bool
+		maxAge time.Duration
+	}{{"/admin/users", true, 10 * time.Minute}, {"/ops", true, 0}, {"/app", false, 0}} {
+		if d := s.Match("GET", "h", tc.path); d.MFA != tc.mfa || d.MaxAge != tc.maxAge {
+			t.Errorf("%s: mfa %v max_age %v, want %v %v", tc.path, d.MFA, d.MaxAge, tc.mfa, tc.maxAge)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package rules
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Policy is what a rule does with a request it matches. The zero value is
@@ -63,6 +64,12 @@ type Decision struct {
 	// AllowBody lets a GET, HEAD, OPTIONS, DELETE or TRACE request carry
 	// a body (the rule's allow_body); refused with 400 otherwise.
 	AllowBody bool
+	// MFA (the rule's mfa: required) lets only a token that proves a second
+	// factor through; PolicyAuthenticated only.
+	MFA bool
+	// MaxAge (the rule's max_age), with MFA: the second factor must be at
+	// most this old (auth_time). 0: any age.
+	MaxAge time.Duration
 }
 
 // Allows reports whether a caller holding roles may pass: always for

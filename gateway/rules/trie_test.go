@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"authgate/config"
 )
@@ -85,6 +86,17 @@ func (g *ruleGen) rule() config.Rule {
 			}
 		}
 	}
+	// Policy and second-factor requirement, so that the decisions compared
+	// differ in more than the rule index.
+	switch v := g.next(); v % 4 {
+	case 1:
+		r.Policy = "authenticated"
+	case 2:
+		r.Policy, r.MFA = "authenticated", "required"
+		r.MaxAge = time.Duration(v>>2) * time.Minute // 0: any age
+	case 3:
+		r.Policy = "deny"
+	}
 	return r
 }
 
@@ -129,7 +141,8 @@ func FuzzTrieMatchesLinear(f *testing.F) {
 		for _, path := range paths {
 			for _, m := range append(genMethods, "BREW", "get", "propfind") {
 				for _, h := range append(genHosts, "A.Example.:8080", "") {
-					if d, w := s.Match(m, h, path), s.linearMatch(m, h, path); d.Rule != w.Rule || d.Policy != w.Policy {
+					if d, w := s.Match(m, h, path), s.linearMatch(m, h, path); d.Rule != w.Rule || d.Policy != w.Policy ||
+						d.MFA != w.MFA || d.MaxAge != w.MaxAge || d.Upstream != w.Upstream || d.AllowBody != w.AllowBody {
 						t.Fatalf("rules %v: Match(%q, %q, %q) = rule %d, linear matcher says %d", rs, m, h, path, d.Rule, w.Rule)
 					}
 				}
