@@ -310,7 +310,7 @@ func (g *Gateway) serve(c *fiber.Ctx) (err error) {
 		}
 		if err != nil {
 			p := asProblem(err)
-			if rq.route == "proxy" && g.signInRedirect(c, c.Method(), rq.hdr, p, returnTarget(&rq)) {
+			if rq.route == "proxy" && g.signInRedirect(c.Response(), c.Method(), rq.hdr, p, returnTarget(&rq)) {
 				err = nil
 			} else {
 				g.logProblem(c, p)

@@ -110,8 +110,10 @@ func acceptsHTML(accept string) bool {
 
 // signInRedirect turns a 401 (or a must-change 403) for a browser
 // navigation into 302 to the sign-in (or change-password) page, returning
-// to target (a path and query on this site). It reports whether it did.
-func (g *Gateway) signInRedirect(c *fiber.Ctx, method string, hdr *fasthttp.RequestHeader, p *Problem, target string) bool {
+// to target (a path and query on this site), written into resp (the Fiber
+// ctx's response, or a fast-path loop's answer for forward-auth). It
+// reports whether it did.
+func (g *Gateway) signInRedirect(resp *fasthttp.Response, method string, hdr *fasthttp.RequestHeader, p *Problem, target string) bool {
 	if g.pages == nil || !navigation(method, hdr) {
 		return false
 	}
@@ -124,10 +126,10 @@ func (g *Gateway) signInRedirect(c *fiber.Ctx, method string, hdr *fasthttp.Requ
 	default:
 		return false
 	}
-	c.Response().ResetBody()
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set(fiber.HeaderLocation, to)
-	c.Status(fiber.StatusFound)
+	resp.ResetBody()
+	resp.Header.Set(fiber.HeaderCacheControl, "no-store")
+	resp.Header.Set(fiber.HeaderLocation, to)
+	resp.SetStatusCode(fiber.StatusFound)
 	return true
 }
 

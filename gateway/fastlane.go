@@ -32,6 +32,9 @@ type fastState struct {
 	method  string // GET or HEAD
 	outcome outcome
 	ids     [4]proxy.Header
+	// decided is the decision series of a forward-auth request the loop
+	// answers itself (nil: none, or a proxied request: outcome).
+	decided *lazyCounter
 }
 
 var fastStates = sync.Pool{New: func() any { return new(fastState) }}
@@ -70,6 +73,10 @@ func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
 		return false
 	}
 	if r, _ := g.routes.lookup(path); r != nil {
+		if r.name == "verify" {
+			rq.path, rq.query = path, query
+			return f.verify(ex, st)
+		}
 		return false
 	}
 	rq.path, rq.query = path, query
@@ -97,6 +104,39 @@ func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
 		return false
 	}
 	ex.Upstream, ex.ID = up, rq.id
+	return true
+}
+
+// verify answers a forward-auth request on the loop (ex.Answer) with the
+// decision the Fiber app's verify makes (forwardAuth), or declines what the
+// loop cannot answer exactly as the Fiber app would: a head whose field
+// names the Fiber app refuses (serve answers 400 before any route), and a
+// 5xx problem (the store catching up), which the Fiber app logs with its
+// cause.
+func (f *fastHandler) verify(ex *fastpath.Exchange, st *fastState) bool {
+	g, rq := st.g, &st.rq
+	if !validFieldNames(rq.hdr) {
+		return false
+	}
+	rq.route = "verify"
+	st.method = fasthttp.MethodGet
+	if ex.Header.IsHead() {
+		st.method = fasthttp.MethodHead
+	}
+	resp := ex.Answer()
+	resp.Header.Set("X-Request-Id", rq.id)
+	decided, err := g.forwardAuth(rq, resp)
+	if err != nil {
+		p := asProblem(err)
+		if p.Type.Status >= 500 {
+			return false
+		}
+		uri := fasthttp.AcquireURI()
+		_ = uri.Parse(ex.Header.Host(), ex.Header.RequestURI()) // as fasthttp.Request.URI()
+		writeProblemTo(resp, p, string(uri.PathOriginal()))
+		fasthttp.ReleaseURI(uri)
+	}
+	st.decided = decided
 	return true
 }
 
@@ -137,7 +177,12 @@ func (f *fastHandler) Done(ex *fastpath.Exchange) {
 		return // the Fiber app counts and logs it
 	}
 	g := st.g
-	st.outcome.counter(g.metrics).Inc()
+	switch {
+	case st.rq.route == "proxy":
+		st.outcome.counter(g.metrics).Inc()
+	case st.decided != nil:
+		st.decided.Inc()
+	}
 	d := time.Since(st.rq.start)
 	g.metrics.observe(st.rq.route, ex.Status, d)
 	ctx := context.Background()

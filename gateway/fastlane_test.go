@@ -360,6 +360,7 @@ func TestFastPathAnswersAsTheFiberApp(t *testing.T) {
 			}
 		})
 	}
+	t.Run("forward-auth", func(t *testing.T) { testForwardAuthOnTheFastPath(t, fe) })
 }
 
 // TestFastPathHandsOverWhatItDoesNotServe: these requests go to the Fiber
@@ -386,6 +387,8 @@ func TestFastPathHandsOverWhatItDoesNotServe(t *testing.T) {
 		{"chunked POST", "POST", "POST /api/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 200},
 		{"HTTP/1.0", "GET", "GET /api/x HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n" + authz(fe.user) + "\r\n", 200},
 		{"Expect", "GET", get("/api/x", authz(fe.user), "Expect: 100-continue\r\n"), 200},
+		{"forward-auth POST", "POST", verifyReq("POST", nginxAsks("GET", "/api/x"), authz(fe.user)), 403},
+		{"forward-auth with a space in a field name", "GET", verifyReq("GET", nginxAsks("GET", "/api/x"), "X Y: z\r\n"), 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -404,6 +407,9 @@ func TestFastPathHandsOverWhatItDoesNotServe(t *testing.T) {
 			}
 		})
 	}
+	t.Run("forward-auth while catching up with the store", func(t *testing.T) {
+		testForwardAuthHandsOverA503(t)
+	})
 	t.Run("pipelined requests", func(t *testing.T) {
 		c := dial(t, fe.fast)
 		two := get("/api/one", authz(fe.user)) + get("/api/two", authz(fe.user))

@@ -154,9 +154,26 @@ func (g *Gateway) forwardedHost(rq *request) string {
 	return rq.host // normalized, as the rules saw it; see proxyHeaders
 }
 
-// verify is the forward-auth endpoint: nginx auth_request, Traefik
+// verify is the forward-auth endpoint in the Fiber app: forwardAuth decides
+// it, into the response, and the decision is counted.
+func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
+	decided, err := g.forwardAuth(rq, c.Response())
+	if decided != nil {
+		decided.Inc()
+	}
+	return err
+}
+
+// forwardAuth decides a forward-auth request: nginx auth_request, Traefik
 // forwardAuth and Caddy forward_auth ask whether the original request may
-// pass. The original method and URI are believed only from trusted proxies.
+// pass. The original method and URI are believed only from trusted
+// proxies. It is the one decision of both paths: the Fiber app's verify
+// and the fast path's loops (fastHandler.verify) call it, so that they
+// answer alike. It writes an answer into resp, which already holds
+// X-Request-Id (200 with Cache-Control: no-store and the identity headers,
+// or 302 to the sign-in page), or returns the problem to answer. decided
+// is the authgate_decisions_total series of the decision (nil: none was
+// made), for the caller to count once it answers.
 //
 // nginx's auth_request accepts only 2xx, 401 and 403 and turns any other
 // answer into a 500 for the client: asked in nginx's form (X-Original-URI),
@@ -166,37 +183,36 @@ func (g *Gateway) forwardedHost(rq *request) string {
 // location, which asks again in the Traefik/Caddy form, passes the real
 // 400 and its problem document to the client. Traefik and Caddy pass any
 // answer on as it is.
-func (g *Gateway) verify(c *fiber.Ctx, rq *request) error {
-	err := g.verifyOriginal(c, rq)
-	h := &c.Request().Header
+func (g *Gateway) forwardAuth(rq *request, resp *fasthttp.Response) (decided *lazyCounter, err error) {
+	decided, err = g.verifyOriginal(rq, resp)
+	h := rq.hdr
 	if err == nil || forwardedFamily(h) || len(h.Peek("X-Original-URI")) == 0 {
-		return err
+		return decided, err
 	}
 	p := asProblem(err)
 	if st := p.Type.Status; st < 400 || st >= 500 || st == fiber.StatusUnauthorized || st == fiber.StatusForbidden {
-		return err
+		return decided, err
 	}
 	refused := *p
 	refused.Type.Status = fiber.StatusForbidden
 	refused.Detail += " (answered 403: nginx auth_request turns a " + strconv.Itoa(p.Type.Status) + " into 500)"
-	return &refused
+	return decided, &refused
 }
 
-func (g *Gateway) verifyOriginal(c *fiber.Ctx, rq *request) error {
+func (g *Gateway) verifyOriginal(rq *request, resp *fasthttp.Response) (*lazyCounter, error) {
 	if !rq.peerTrusted {
-		g.metrics.decided.untrustedPeer.Inc()
-		return problem(ProblemDenied, "forward-auth headers are only believed from trusted_proxies; "+
+		return &g.metrics.decided.untrustedPeer, problem(ProblemDenied, "forward-auth headers are only believed from trusted_proxies; "+
 			rq.peer.String()+" is not one")
 	}
-	method, uri, err := originalRequest(&c.Request().Header)
+	h := rq.hdr
+	method, uri, err := originalRequest(h)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	h := &c.Request().Header
 	host := rq.host
 	if v := h.Peek(fiber.HeaderXForwardedHost); len(v) > 0 {
 		if host, err = reqhead.Host(v); err != nil {
-			return &Problem{Type: ProblemInvalidHost, Detail: "X-Forwarded-Host: " + err.Error(), Err: err}
+			return nil, &Problem{Type: ProblemInvalidHost, Detail: "X-Forwarded-Host: " + err.Error(), Err: err}
 		}
 	}
 	if uri[0] != '/' {
@@ -205,39 +221,41 @@ func (g *Gateway) verifyOriginal(c *fiber.Ctx, rq *request) error {
 			uhost, err = reqhead.Host([]byte(uhost))
 		}
 		if !ok || err != nil || uhost != host {
-			return problem(ProblemInvalidPath, "the original URI must be a path on the forwarded host")
+			return nil, problem(ProblemInvalidPath, "the original URI must be a path on the forwarded host")
 		}
 		uri = rest
 	}
 	path, _, err := rules.Normalize(uri)
 	if err != nil {
-		return &Problem{Type: ProblemInvalidPath, Detail: err.Error(), Err: err}
+		return nil, &Problem{Type: ProblemInvalidPath, Detail: err.Error(), Err: err}
 	}
 	rq.path = path
 	method = strings.ToUpper(method)
 	d := g.rules.Match(method, host, path)
-	claims, err := g.decide(rq, d)
+	claims, out, err := g.judge(rq, d)
+	decided := out.counter(g.metrics)
 	if err != nil {
-		if p := asProblem(err); forwardedFamily(h) && g.signInRedirect(c, method, h, p, string(uri)) {
-			return nil
+		if p := asProblem(err); forwardedFamily(h) && g.signInRedirect(resp, method, h, p, string(uri)) {
+			return decided, nil
 		}
-		return err
+		return decided, err
 	}
 	if claims != nil && unsafeMethod([]byte(method)) && g.proxyCrossSite(rq, d, host) {
 		if d.Policy == rules.PolicyPublic {
 			claims = nil
 		} else {
-			return csrfRefused()
+			return decided, csrfRefused()
 		}
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
+	resp.Header.Set(fiber.HeaderCacheControl, "no-store")
 	if claims != nil {
-		for _, ih := range g.identity(claims, nil) {
-			c.Set(ih.Name, ih.Value)
+		var ids [4]proxy.Header
+		for _, ih := range g.identity(claims, ids[:0]) {
+			resp.Header.Set(ih.Name, ih.Value)
 		}
 	}
-	c.Status(fiber.StatusOK)
-	return nil
+	resp.SetStatusCode(fiber.StatusOK)
+	return decided, nil
 }
 
 // originalRequest reads the method and URI of the request a proxy asks about,

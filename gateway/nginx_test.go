@@ -36,6 +36,23 @@ func TestNginxForwardAuth(t *testing.T) {
 	checkForwardAuth(t, e, proxyUnderTest{addr: addr, badRequest: 400}, up)
 }
 
+// TestNginxForwardAuthOnTheFastPath is TestNginxForwardAuth with authgate
+// served by Serve, the fast path on (as bench.sh's FORWARD=1 runs it): the
+// loops answer nginx's auth subrequests themselves.
+func TestNginxForwardAuthOnTheFastPath(t *testing.T) {
+	up := newCountingUpstream(t)
+	e := newEnv(t, forwardAuthConfig)
+	fast, _ := serveFast(t, e)
+	addr := startNginx(t, fast, up.addr())
+	s0, _, h0 := e.g.fast.Load().Counts()
+	checkForwardAuth(t, e, proxyUnderTest{addr: addr, badRequest: 400}, up)
+	s1, _, h1 := e.g.fast.Load().Counts()
+	t.Logf("the loops answered %d requests, handed over %d connections", s1-s0, h1-h0)
+	if s1-s0 < 10 {
+		t.Errorf("the loops answered %d requests; want nginx's subrequests answered there", s1-s0)
+	}
+}
+
 // TestNginxSendsBrowsersToSignIn: through examples/nginx.conf, a browser
 // navigation without a session is sent to authgate's sign-in page with the
 // original URL (query included) to return to, the page is reachable

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
 
 	"authgate/account"
 	"authgate/auth"
@@ -129,23 +130,31 @@ type problemDoc struct {
 
 // writeProblem replaces whatever the response held with the problem document.
 func writeProblem(c *fiber.Ctx, p *Problem) error {
+	writeProblemTo(c.Response(), p, string(c.Request().URI().PathOriginal()))
+	return nil
+}
+
+// writeProblemTo writes the problem document about the request path
+// instance into resp: the Fiber ctx's response, or a fast-path loop's answer
+// (forward-auth).
+func writeProblemTo(resp *fasthttp.Response, p *Problem, instance string) {
 	// Drop whatever body and content headers a handler began; keep the
 	// headers that explain the problem (Allow, RateLimit-*, X-Request-Id,
 	// cleared cookies).
-	c.Response().ResetBody()
-	c.Response().Header.Del(fiber.HeaderContentEncoding)
-	c.Response().Header.Del(fiber.HeaderContentDisposition)
+	resp.ResetBody()
+	resp.Header.Del(fiber.HeaderContentEncoding)
+	resp.Header.Del(fiber.HeaderContentDisposition)
 	if p.RetryAfter > 0 {
-		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(p.RetryAfter))
+		resp.Header.Set(fiber.HeaderRetryAfter, strconv.Itoa(p.RetryAfter))
 	}
 	if p.Type.Status == fiber.StatusUnauthorized {
-		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="authgate"`)
+		resp.Header.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="authgate"`)
 	}
-	body := problemJSON(p, string(c.Request().URI().PathOriginal()))
-	c.Status(p.Type.Status)
-	c.Set(fiber.HeaderContentType, "application/problem+json")
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Send(body)
+	body := problemJSON(p, instance)
+	resp.SetStatusCode(p.Type.Status)
+	resp.Header.Set(fiber.HeaderContentType, "application/problem+json")
+	resp.Header.Set(fiber.HeaderCacheControl, "no-store")
+	resp.SetBodyRaw(body)
 }
 
 // problemJSON is the problem document of p about the request path instance.

@@ -7,6 +7,11 @@
 // proxied request on a small machine (see docs/performance.md).
 //
 // The loops serve only what they can serve exactly as the Fiber app would.
+// Besides proxied requests, Route may answer a request itself, without an
+// upstream (Exchange.Answer): the gateway's forward-auth endpoint, whose
+// answer is a decision (200 with identity headers, 302 to sign in, or a
+// 4xx problem document) the loop writes as fasthttp's server would write
+// it (Date, no Server, Content-Length, no body for HEAD).
 // Everything else is handed over, with the bytes already read, to the Fiber
 // app through the listener Handoff returns, and the connection stays there:
 //
@@ -15,8 +20,11 @@
 //   - a head that is not complete in one read, or followed by more bytes
 //     (a pipelined request, also one after a head that ends in a bare LF
 //     blank line, which fasthttp ends there and headEnd would not);
-//   - anything Handler.Route declines: the gateway's own routes, requests
-//     it would answer with a problem (400, 401, 403), https upstreams;
+//   - anything Handler.Route declines: the gateway's own routes other than
+//     forward-auth, proxied requests it would answer with a problem (400,
+//     401, 403), https upstreams, and forward-auth answers it cannot write
+//     exactly as the Fiber app would (a 5xx such as the store catching up,
+//     which the Fiber app logs with its cause);
 //   - an upstream that cannot be reached: the Fiber app tries to connect
 //     again, and answers 502 if that fails too.
 //
@@ -58,7 +66,8 @@ type Handler interface {
 	// Route decides ex, whose Header holds a complete bodiless GET or HEAD
 	// request from ex.Peer. It returns false to hand the connection, this
 	// request included, to the Fiber app, or true after setting
-	// ex.Upstream, ex.Head (the upstream request head) and ex.ID.
+	// ex.Upstream, ex.Head (the upstream request head) and ex.ID, or after
+	// filling ex.Answer() for the loop to answer without an upstream.
 	Route(ex *Exchange) bool
 	// Problem fills resp with the answer to a routed request that failed
 	// after it was sent upstream: timedOut (504) or a broken response (502).
@@ -89,13 +98,25 @@ type Exchange struct {
 	Err        error // why the exchange failed, if it did
 	HandedOver bool  // the Fiber app answers this request instead
 
-	head    bool      // a HEAD request
+	head    bool // a HEAD request
+	local   bool // answered by the loop itself: answer
+	answer  fasthttp.Response
 	retried bool      // sent upstream a second time
 	queued  bool      // waiting in its loop's queue for an upstream connection
 	due     time.Time // queued: its response headers must be in by then
 	raw     []byte    // the client's bytes, for a handover
 	cli     *conn
 	up      *conn
+}
+
+// Answer returns the response the loop writes for ex itself, with no
+// upstream, when Route returns true. Route sets its status, headers and
+// (small) body; the loop adds what fasthttp's server adds to a response it
+// writes: Date, Content-Length (left out for a HEAD without a body), and
+// Connection: close when shutting down. A HEAD's body is not sent.
+func (ex *Exchange) Answer() *fasthttp.Response {
+	ex.local = true
+	return &ex.answer
 }
 
 // Options configure a Server.

@@ -118,6 +118,10 @@ func putExchange(ex *Exchange) {
 	ex.Head, ex.raw = ex.Head[:0], ex.raw[:0]
 	ex.head, ex.retried, ex.cli, ex.up = false, false, nil, nil
 	ex.queued, ex.due = false, time.Time{}
+	if ex.local {
+		ex.answer.Reset()
+		ex.local = false
+	}
 	exPool.Put(ex)
 }
 
@@ -412,10 +416,37 @@ func (l *loop) readRequest(c *conn) {
 		l.handover(c, data)
 		return
 	}
-	ex.raw = append(ex.raw[:0], data...)
 	ex.cli, c.ex = c, ex
 	c.deadline = time.Time{}
+	if ex.local {
+		l.answer(ex)
+		return
+	}
+	ex.raw = append(ex.raw[:0], data...)
 	l.send(ex)
+}
+
+// answer writes the response Route made for ex (Exchange.Answer) as
+// fasthttp's server writes a response held in memory: the same
+// Content-Length rule (none on a HEAD without a body), Date, no body on
+// HEAD. (Route answers 200, 302 or 4xx: no status whose body fasthttp
+// would leave out.)
+func (l *loop) answer(ex *Exchange) {
+	resp := &ex.answer
+	body := resp.Body()
+	if !ex.head || len(body) > 0 {
+		resp.Header.SetContentLength(len(body))
+	}
+	if l.s.closing.Load() {
+		resp.Header.SetConnectionClose()
+	}
+	wb := resp.Header.AppendBytes(l.wbuf[:0])
+	if !ex.head {
+		wb = append(wb, body...)
+	}
+	l.wbuf = wb[:0]
+	ex.Status = resp.StatusCode()
+	l.respond(ex, wb)
 }
 
 // handover gives the client connection, with the bytes read from it, to the
