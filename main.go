@@ -30,6 +30,7 @@ import (
 	"authgate/gateway/echo"
 	"authgate/gateway/rules"
 	"authgate/mail"
+	"authgate/tracing"
 	"authgate/usercmd"
 )
 
@@ -205,6 +206,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log, flush := newLogger(cfg.Log, stderr)
 	defer flush()
+	if cfg.Tracing.Enabled {
+		// Every line logged with a traced request's context gets its
+		// trace_id and span_id.
+		log = slog.New(tracing.LogHandler(log.Handler()))
+	}
 	aud, err := audit.Open(cfg.Audit.Output, stdout, stderr, log)
 	if err != nil {
 		log.Error("authgate stopped", "err", err.Error())
@@ -225,7 +231,23 @@ func serveConfig(ctx context.Context, path string, cfg *config.Config, log *slog
 		return err
 	}
 	defer st.Close()
-	opts := gateway.Options{Logger: log, LimiterStore: limits, Audit: aud}
+	tr, err := tracing.New(cfg.Tracing, tracing.Options{Version: versionString()})
+	if err != nil {
+		return err
+	}
+	if tr != nil {
+		tracing.LogErrors(log)
+		defer func() {
+			// Send the last spans; a collector that is gone costs at most this.
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tr.Shutdown(sctx); err != nil {
+				log.Warn("tracing: last spans not sent", "err", err.Error())
+			}
+		}()
+		log.Info("tracing on", "endpoint", cfg.Tracing.Endpoint, "sample_ratio", cfg.Tracing.SampleRatio)
+	}
+	opts := gateway.Options{Logger: log, LimiterStore: limits, Audit: aud, Tracer: tr}
 	if cfg.Mail.Driver == "smtp" {
 		m, err := mail.NewSMTP(cfg.Mail)
 		if err != nil {

@@ -67,7 +67,16 @@ type Hasher struct {
 	sem         chan struct{}
 	dummySalt   []byte
 	dummyKey    []byte
+	// span, when set (SetTracer), starts a span and returns its end.
+	span func(ctx context.Context, name string) func()
 }
+
+// SetTracer makes every Hash and Verify, the wait for a hashing slot
+// included, a span: start starts one named name under ctx and returns the
+// function that ends it (package tracing). VerifyDummy is named as Verify
+// is, so that a trace does not tell an unknown username either. Call it
+// before the Hasher is used.
+func (h *Hasher) SetTracer(start func(ctx context.Context, name string) func()) { h.span = start }
 
 // NewHasher returns a Hasher for cfg, whose defaults the config package
 // has applied. Zero values fall back to the same defaults (OWASP argon2id:
@@ -109,6 +118,9 @@ func NewHasher(cfg config.Passwords) *Hasher {
 // $argon2id$v=19$m=19456,t=2,p=1$<salt>$<key> (unpadded standard base64,
 // 16-byte salt, 32-byte key).
 func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
+	if h.span != nil {
+		defer h.span(ctx, "password.hash")()
+	}
 	if len(password) > h.maxBytes {
 		return "", ErrPasswordTooLong
 	}
@@ -132,6 +144,9 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 // a fresh Hash. Errors: ErrPasswordTooLong, ErrBadHash, or the context's
 // error when it ended while waiting for a hashing slot.
 func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, rehash bool, err error) {
+	if h.span != nil {
+		defer h.span(ctx, "password.verify")()
+	}
 	if len(password) > h.maxBytes {
 		return false, false, ErrPasswordTooLong
 	}
@@ -187,6 +202,9 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, reha
 // times do not tell which usernames exist. It returns ErrPasswordTooLong or
 // the context's error like Verify does, and nil otherwise.
 func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
+	if h.span != nil {
+		defer h.span(ctx, "password.verify")()
+	}
 	if len(password) > h.maxBytes {
 		return ErrPasswordTooLong
 	}

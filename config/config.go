@@ -27,6 +27,8 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Reload says how the config file is reloaded besides SIGHUP.
 	Reload Reload `yaml:"reload"`
+	// Tracing exports OpenTelemetry traces. Off by default.
+	Tracing Tracing `yaml:"tracing"`
 	// Server holds limits and timeouts of the HTTP server.
 	Server Server `yaml:"server"`
 	// Upstreams are where allowed requests are proxied.
@@ -93,6 +95,28 @@ type Reload struct {
 	// directory, so an editor's rename-over and a Kubernetes ConfigMap's
 	// symlink swap are seen too), as SIGHUP does. Default false.
 	Watch bool `yaml:"watch"`
+}
+
+// Tracing exports OpenTelemetry traces of the requests over OTLP/HTTP
+// (package tracing, docs/tracing.md).
+type Tracing struct {
+	// Enabled turns tracing on. Default false: no tracer runs and no span
+	// is made; a client's traceparent then passes to the upstream as any
+	// other header.
+	Enabled bool `yaml:"enabled"`
+	// Endpoint is the OTLP/HTTP traces URL of a collector, such as
+	// http://otel-collector:4318/v1/traces (a URL without a path gets
+	// /v1/traces). https:// uses TLS; http:// sends in clear. Required when
+	// enabled.
+	Endpoint string `yaml:"endpoint"`
+	// SampleRatio is the share of new traces recorded, in (0, 1]; a trace a
+	// trusted proxy started keeps that proxy's sampling decision. Default 1.
+	SampleRatio float64 `yaml:"sample_ratio"`
+	// ServiceName is the service.name of the spans. Default "authgate".
+	ServiceName string `yaml:"service_name"`
+	// Headers are sent with every export (a collector's API key; give
+	// secrets as ${ENV}). Default: none.
+	Headers map[string]string `yaml:"headers"`
 }
 
 // Server holds HTTP server limits.

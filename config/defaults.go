@@ -17,6 +17,10 @@ func ApplyDefaults(c *Config) {
 	setStr(&c.Log.Format, "text")
 	setStr(&c.Log.Level, "info")
 	setStr(&c.Audit.Output, "off")
+	setStr(&c.Tracing.ServiceName, "authgate")
+	if c.Tracing.SampleRatio == 0 {
+		c.Tracing.SampleRatio = 1
+	}
 
 	setInt(&c.Server.BodyLimit, 1<<20)
 	setDur(&c.Server.ReadTimeout, 10*time.Second)

@@ -21,6 +21,8 @@ func TestApplyDefaultsFillsEveryDocumentedDefault(t *testing.T) {
 		{"log.format", c.Log.Format, "text"},
 		{"log.level", c.Log.Level, "info"},
 		{"audit.output", c.Audit.Output, "off"},
+		{"tracing.sample_ratio", c.Tracing.SampleRatio, 1.0},
+		{"tracing.service_name", c.Tracing.ServiceName, "authgate"},
 		{"server.body_limit", c.Server.BodyLimit, 1 << 20},
 		{"server.read_timeout", c.Server.ReadTimeout, 10 * time.Second},
 		{"server.write_timeout", c.Server.WriteTimeout, 30 * time.Second},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -69,6 +70,7 @@ func validateServer(v *problemList, c *Config) {
 			v.add("audit.output", fmt.Sprintf("%q: its directory does not exist (use off, stdout, stderr or a file path)", c.Audit.Output))
 		}
 	}
+	validateTracing(v, &c.Tracing)
 	if c.Server.BodyLimit < 0 {
 		v.add("server.body_limit", "must be positive")
 	}
@@ -357,4 +359,37 @@ func isToken(s string) bool {
 		}
 	}
 	return true
+}
+
+func validateTracing(v *problemList, t *Tracing) {
+	if r := t.SampleRatio; !(r > 0 && r <= 1) {
+		v.add("tracing.sample_ratio", fmt.Sprintf("%v: a share of traces in (0, 1]; to record none, set enabled: false", r))
+	}
+	if strings.TrimSpace(t.ServiceName) == "" || strings.ContainsAny(t.ServiceName, "\r\n") {
+		v.add("tracing.service_name", "must be a name on one line")
+	}
+	names := make([]string, 0, len(t.Headers))
+	for k := range t.Headers {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if !isToken(k) {
+			v.add(childPath("tracing.headers", k), "not a valid header name")
+		}
+		if strings.ContainsAny(t.Headers[k], "\r\n\x00") {
+			v.add(childPath("tracing.headers", k), "a header value must not hold CR, LF or NUL")
+		}
+	}
+	if !t.Enabled {
+		return
+	}
+	if t.Endpoint == "" {
+		v.add("tracing.endpoint", "required when tracing is enabled: the collector's OTLP/HTTP URL, such as http://otel-collector:4318/v1/traces")
+		return
+	}
+	u, err := url.Parse(t.Endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		v.add("tracing.endpoint", fmt.Sprintf("%q: an http:// or https:// URL with a host and no user, query or fragment, such as http://otel-collector:4318/v1/traces", t.Endpoint))
+	}
 }

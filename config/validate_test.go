@@ -27,6 +27,13 @@ func TestValidateReportsEachProblem(t *testing.T) {
 		{"bad listen port", func(c *Config) { c.Listen = ":99999" }, "listen", "invalid address", false},
 		{"admin listen equal to listen", func(c *Config) { c.AdminListen = ":8080" }, "admin_listen", "must differ from listen", false},
 		{"audit output in a missing directory", func(c *Config) { c.Audit.Output = "/nonexistent-dir/audit.log" }, "audit.output", "directory does not exist", false},
+		{"tracing without endpoint", func(c *Config) { c.Tracing.Enabled = true }, "tracing.endpoint", "required when tracing is enabled", false},
+		{"tracing endpoint scheme", func(c *Config) { c.Tracing.Enabled = true; c.Tracing.Endpoint = "otel:4318" }, "tracing.endpoint", "an http:// or https:// URL", false},
+		{"tracing endpoint user", func(c *Config) { c.Tracing.Enabled = true; c.Tracing.Endpoint = "http://u:p@otel:4318" }, "tracing.endpoint", "no user", false},
+		{"tracing sample ratio", func(c *Config) { c.Tracing.SampleRatio = 1.5 }, "tracing.sample_ratio", "in (0, 1]", false},
+		{"tracing negative ratio", func(c *Config) { c.Tracing.SampleRatio = -0.1 }, "tracing.sample_ratio", "in (0, 1]", false},
+		{"tracing header name", func(c *Config) { c.Tracing.Headers = map[string]string{"Bad Name": "x"} }, "tracing.headers.Bad Name", "not a valid header name", false},
+		{"tracing header value", func(c *Config) { c.Tracing.Headers = map[string]string{"X-Key": "a\r\nb"} }, "tracing.headers.X-Key", "CR, LF or NUL", false},
 		{"tls half set", func(c *Config) { c.TLS.CertFile = keyFile }, "tls", "set both cert_file and key_file", false},
 		{"tls file missing", func(c *Config) { c.TLS = TLS{CertFile: "/nonexistent.crt", KeyFile: keyFile} }, "tls.cert_file", "no such file", false},
 		{"log format", func(c *Config) { c.Log.Format = "xml" }, "log.format", "must be one of text, json", false},
@@ -264,6 +271,10 @@ func TestValidateAcceptsGoodValues(t *testing.T) {
 		{"upstream with trailing slash", func(c *Config) { c.Upstreams.Default = "https://api.internal:8443/" }},
 		{"ipv6 upstream", func(c *Config) { c.Upstreams.Default = "http://[::1]:9000" }},
 		{"listen port 0 for tests", func(c *Config) { c.Listen = "127.0.0.1:0" }},
+		{"tracing on", func(c *Config) {
+			c.Tracing = Tracing{Enabled: true, Endpoint: "https://otel.example:4318/v1/traces", SampleRatio: 0.01, ServiceName: "edge",
+				Headers: map[string]string{"Authorization": "Bearer x"}}
+		}},
 		{"rotation", func(c *Config) {
 			c.Tokens.Keys = []Key{
 				{Kid: "old", PublicKeyFile: keyFile, VerifyOnly: true},

@@ -129,6 +129,9 @@ type request struct {
 	// own: an own route (not forward-auth) is serving the request, where
 	// tokens of trusted external issuers are not accepted.
 	own bool
+	// trace is the context of the request's current span; nil when
+	// tracing is off (trace.go).
+	trace context.Context
 }
 
 var (
@@ -304,6 +307,11 @@ func (g *Gateway) serve(c *fiber.Ctx) (err error) {
 	rq := request{start: time.Now(), route: "proxy", hdr: &fctx.Request.Header, tls: fctx.IsTLS(), peer: peerAddr(fctx.RemoteIP())}
 	g.identify(&rq)
 	c.Set("X-Request-Id", rq.id)
+	if g.tr != nil {
+		// Deferred before the answer is written below, so it ends after:
+		// the span gets the final status.
+		defer g.endTrace(c, &rq, g.startTrace(c, &rq))
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = &Problem{Type: ProblemInternal, Detail: "internal error", Err: fmt.Errorf("panic: %v", r)}
@@ -524,11 +532,11 @@ func (g *Gateway) logProblem(c *fiber.Ctx, p *Problem) *Problem {
 	if p.Type == ProblemOverloaded {
 		// Overload is not a failure of anything: a warning, counted.
 		g.metrics.overloaded.Inc()
-		g.log.Warn("password hashing at capacity: request refused", "problem", p.Type.Slug, "path", string(c.Request().URI().PathOriginal()))
+		g.log.WarnContext(c.UserContext(), "password hashing at capacity: request refused", "problem", p.Type.Slug, "path", string(c.Request().URI().PathOriginal()))
 		return p
 	}
 	if p.Type.Status >= 500 && p.Err != nil {
-		g.log.Error("request failed", "problem", p.Type.Slug, "err", p.Err.Error(), "path", string(c.Request().URI().PathOriginal()))
+		g.log.ErrorContext(c.UserContext(), "request failed", "problem", p.Type.Slug, "err", p.Err.Error(), "path", string(c.Request().URI().PathOriginal()))
 	}
 	return p
 }

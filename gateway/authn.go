@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/utils"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"authgate/auth"
 	"authgate/gateway/rules"
@@ -42,7 +43,14 @@ func (g *Gateway) authenticate(rq *request) (*auth.Claims, error) {
 	if tok == "" {
 		return nil, problem(ProblemUnauthenticated, "send an access token as Authorization: Bearer")
 	}
+	var span trace.Span
+	if rq.trace != nil {
+		span = g.startTokenCheck(rq)
+	}
 	claims, err := g.verifier.Authenticate(tok, g.now())
+	if span != nil {
+		endTokenCheck(span, claims, err)
+	}
 	if errors.Is(err, auth.ErrNotInStep) {
 		return nil, &Problem{Type: ProblemStoreUnavailable, Detail: "this instance is catching up with the session store; try again", RetryAfter: 1, Err: err}
 	}
@@ -120,6 +128,14 @@ func (o outcome) counter(m *metrics) *lazyCounter {
 // judge is decide without the metric: the fast path judges a request before
 // it knows whether it serves it.
 func (g *Gateway) judge(rq *request, d rules.Decision) (*auth.Claims, outcome, error) {
+	if rq.trace != nil {
+		return g.judgeTraced(rq, d)
+	}
+	return g.judgeRule(rq, d)
+}
+
+// judgeRule is judge's decision itself.
+func (g *Gateway) judgeRule(rq *request, d rules.Decision) (*auth.Claims, outcome, error) {
 	switch d.Policy {
 	case rules.PolicyDeny:
 		if d.Rule < 0 {

@@ -218,6 +218,13 @@ func (g *Gateway) fastPath(ln net.Listener) (*fastpath.Server, error) {
 	if !ok || g.cfg.Server.FastPath == nil || !*g.cfg.Server.FastPath {
 		return nil, nil
 	}
+	if g.tr != nil {
+		// Traced requests are served by the Fiber app, which makes their
+		// spans (docs/tracing.md): the loops are not started at all, so
+		// that no request pays for a handover.
+		g.log.Info("tracing is on: the fast path is off, the Fiber app serves every request")
+		return nil, nil
+	}
 	h, ups, err := g.newFastHandler()
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
+	"go.opentelemetry.io/otel/trace"
 
 	"authgate/auth"
 	"authgate/gateway/proxy"
@@ -37,7 +38,14 @@ func (g *Gateway) proxyRequest(c *fiber.Ctx, rq *request) error {
 	}
 	px := g.proxies[d.Upstream]
 	req := g.proxyHeaders(rq, claims, nil)
+	var span trace.Span
+	if rq.trace != nil {
+		span, req.TraceParent, req.TraceState = g.tr.Upstream(rq.trace, d.Upstream)
+	}
 	err = px.Forward(c, &req)
+	if span != nil {
+		endUpstream(c, span, err)
+	}
 	switch {
 	case errors.Is(err, proxy.ErrUpstreamTimeout):
 		return &Problem{Type: ProblemUpstreamTimeout, Detail: "the upstream did not answer in time", Err: err}

@@ -29,6 +29,7 @@ import (
 	"authgate/provider"
 	"authgate/returnto"
 	"authgate/store"
+	"authgate/tracing"
 	"authgate/trust"
 )
 
@@ -44,6 +45,9 @@ type Options struct {
 	Now func() time.Time
 	// Audit receives the security events (package audit); nil: none.
 	Audit *audit.Logger
+	// Tracer makes the spans of the requests (package tracing); nil:
+	// tracing is off.
+	Tracer *tracing.Tracer
 
 	// previous is the generation a reload replaces (see Reload); nil for
 	// the first.
@@ -72,6 +76,9 @@ type Gateway struct {
 	issuers  *trust.Issuers    // nil: no tokens.trusted_issuers
 	// audited: own routes put the request's audit details in its context.
 	audited bool
+	// tr makes the spans; nil: tracing is off (the fast path then runs,
+	// and no request pays for tracing beyond a nil check).
+	tr      *tracing.Tracer
 	returns *returnto.Policy // allowed return addresses (and CSRF origins)
 	pages   *pages.Pages     // nil: browser.enabled is off
 	jars    cookieJars
@@ -112,24 +119,32 @@ type Gateway struct {
 
 // New builds a gateway from a loaded, validated config and an open store.
 func New(cfg *config.Config, st store.Store, o Options) (*Gateway, error) {
-	g := &Gateway{cfg: cfg, log: o.Logger, now: o.Now, audited: o.Audit != nil}
+	g := &Gateway{cfg: cfg, log: o.Logger, now: o.Now, audited: o.Audit != nil, tr: o.Tracer}
 	if g.log == nil {
 		g.log = slog.Default()
 	}
 	if prev := o.previous; prev != nil {
 		// A reload: the store, the revocation set and its lease stay.
-		g.root, g.revoked, g.lease, g.st = prev.root, prev.revoked, prev.lease, prev.st
+		// Tracing is a fixed setting: the tracer stays too.
+		g.root, g.revoked, g.lease, g.st, g.tr = prev.root, prev.revoked, prev.lease, prev.st, prev.tr
 	} else {
 		g.root = g
 		g.revoked = auth.NewRevocations()
 		g.lease = lease.For(st, g.revoked, g.log)
 		g.st = g.lease.Store(st)
+		if g.tr != nil {
+			// After lease.For, which looks for the backend's own interfaces.
+			g.st = tracing.Store(g.st, g.tr, cfg.Store.Type)
+		}
 	}
 	if g.now == nil {
 		g.now = time.Now
 	}
 	var err error
 	g.hasher = auth.NewHasher(cfg.Passwords)
+	if g.tr != nil {
+		g.hasher.SetTracer(g.tr.Hook())
+	}
 	if g.keys, err = auth.LoadKeys(cfg.Tokens, cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("tokens.keys: %w", err)
 	}

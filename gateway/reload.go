@@ -23,7 +23,7 @@ import (
 // fixedSettings cannot change while the process runs: they shape the
 // listeners, the Fiber apps, the store connection or the process itself.
 // A reload keeps their running values and names each one that differs.
-var fixedSettings = []string{"listen", "admin_listen", "tls", "data_dir", "log", "audit", "reload", "server", "store", "passwords", "routes"}
+var fixedSettings = []string{"listen", "admin_listen", "tls", "data_dir", "log", "audit", "reload", "tracing", "server", "store", "passwords", "routes"}
 
 type reloadState struct {
 	ok  bool

@@ -28,6 +28,12 @@
 //   - an upstream that cannot be reached: the Fiber app tries to connect
 //     again, and answers 502 if that fails too.
 //
+// With tracing on (package tracing), the gateway does not start the loops
+// at all: every request is a traced request, served and given its spans by
+// the Fiber app, so that one code path makes the spans and the sampling
+// decision (docs/tracing.md). With tracing off, the loops do no tracing
+// work whatever.
+//
 // A request for an upstream whose MaxConns connections are all busy is not
 // handed over: it waits in its loop's queue (in order, within the upstream's
 // ResponseTimeout, for at most QueueFactor × MaxConns requests in all) for a

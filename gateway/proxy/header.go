@@ -224,7 +224,13 @@ func dropRequestField(key []byte, r *Request, tokens [][]byte) bool {
 		(!r.KeepAuthorization && sameField(key, "Authorization")) ||
 		isIdentityField(key, r) ||
 		(r.RequestID != "" && sameField(key, "X-Request-Id")) ||
+		(r.TraceParent != "" && isTraceField(key)) ||
 		listed(key, tokens)
+}
+
+// isTraceField reports whether key is a W3C Trace Context field.
+func isTraceField(key []byte) bool {
+	return sameField(key, "traceparent") || sameField(key, "tracestate")
 }
 
 // eachClientField calls f with each of the client's fields of src that go
@@ -261,8 +267,8 @@ func eachClientField(src *fasthttp.RequestHeader, r *Request, s *scratch, f func
 }
 
 // eachGatewayField calls f with each field the gateway sets upstream: the
-// identity fields of r, then X-Forwarded-For, -Proto, -Host and
-// X-Request-Id when r has them.
+// identity fields of r, then X-Forwarded-For, -Proto, -Host, X-Request-Id,
+// traceparent and tracestate when r has them.
 func eachGatewayField(r *Request, f func(k, v string)) {
 	for i := range r.Identity {
 		f(r.Identity[i].Name, r.Identity[i].Value)
@@ -275,6 +281,12 @@ func eachGatewayField(r *Request, f func(k, v string)) {
 	} {
 		if kv[1] != "" {
 			f(kv[0], kv[1])
+		}
+	}
+	if r.TraceParent != "" {
+		f("Traceparent", r.TraceParent)
+		if r.TraceState != "" {
+			f("Tracestate", r.TraceState)
 		}
 	}
 }

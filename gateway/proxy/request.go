@@ -47,6 +47,11 @@ type Request struct {
 	ForwardedProto, ForwardedHost string
 	// RequestID, when not empty, replaces every client-sent X-Request-Id.
 	RequestID string
+	// TraceParent, when not empty (tracing is on), replaces every
+	// client-sent traceparent and tracestate (W3C Trace Context), and
+	// TraceState is sent when not empty. When empty (tracing is off), the
+	// client's traceparent and tracestate pass as any other field.
+	TraceParent, TraceState string
 }
 
 // ErrInvalidRequest reports a Request that Forward refuses to send: a path or
@@ -70,7 +75,7 @@ func (r *Request) validate() error {
 			return err
 		}
 	}
-	for _, v := range []string{r.ForwardedFor, r.ForwardedProto, r.ForwardedHost, r.RequestID} {
+	for _, v := range []string{r.ForwardedFor, r.ForwardedProto, r.ForwardedHost, r.RequestID, r.TraceParent, r.TraceState} {
 		if err := validValue(v); err != nil {
 			return err
 		}
