@@ -28,6 +28,20 @@ const (
 	KindNotFound
 	KindRateLimited
 	KindLocked
+	// KindSecondFactorInvalid: a wrong, replayed or malformed code or
+	// passkey assertion, or a passkey ceremony that expired or was used
+	// (401 second-factor-invalid).
+	KindSecondFactorInvalid
+	// KindSecondFactorRequired: the token's second step is still pending
+	// (Step "verify"): prove a second factor first.
+	KindSecondFactorRequired
+	// KindNotEnrolled: the user has no such factor, or nothing to confirm
+	// (409 second-factor-not-enrolled).
+	KindNotEnrolled
+	// KindFreshSecondFactor: the change needs a second factor proved
+	// within mfa.fresh_for; step up first (403
+	// fresh-second-factor-required).
+	KindFreshSecondFactor
 )
 
 // Error is a refusal: the request cannot be granted as it is. Field names

@@ -46,6 +46,7 @@ func (s *Service) buildLimits(st limiter.Store) error {
 		{&s.refreshIP, "refresh_per_ip", rl.RefreshPerIP},
 		{&s.mailIP, "mail_per_ip", rl.MailPerIP},
 		{&s.mailEmail, "mail_per_email", rl.MailPerEmail},
+		{&s.sfUser, "second_factor_per_user", rl.SecondFactorPerUser},
 	} {
 		if *l.dst, err = newRateLimit(st, l.name, l.spec); err != nil {
 			return err
@@ -69,7 +70,7 @@ func (s *Service) take(ctx context.Context, r *RateLimit, cl Client, key string)
 	if lc.Reached {
 		s.obs.RateLimited(r.name)
 		ev := audit.Event{Event: audit.RateLimited, Outcome: "refused", Reason: r.name}
-		if r.name == "login_per_username" {
+		if r.name == "login_per_username" || r.name == "second_factor_per_user" {
 			ev.User = key
 		}
 		s.audit.Log(ctx, ev)

@@ -87,18 +87,30 @@ func (s *Service) SignIn(ctx context.Context, in Login, cl Client) (auth.Pair, s
 		return auth.Pair{}, store.User{}, &Error{Kind: KindEmailNotVerified, Field: "username",
 			Detail: "verify your email address first: POST " + s.cfg.Routes.VerifyEmailReq}
 	}
-	if err := s.lock.succeeded(ctx, name); err != nil {
-		return auth.Pair{}, store.User{}, err
-	}
-	pair, err := s.sessions.Start(ctx, u, auth.Authn{AMR: []string{"pwd"}})
+	a, err := s.signInAuthn(ctx, u, "pwd")
 	if err != nil {
 		s.obs.Login("error")
 		return auth.Pair{}, store.User{}, err
 	}
-	reason := ""
+	// With a second step to come, the failures keep counting toward the
+	// lockout until it succeeds: a right password must not reset what
+	// guessed second factors counted (secondfactor.go).
+	if a.Step != auth.StepVerify {
+		if err := s.lock.succeeded(ctx, name); err != nil {
+			return auth.Pair{}, store.User{}, err
+		}
+	}
+	pair, err := s.sessions.Start(ctx, u, a)
+	if err != nil {
+		s.obs.Login("error")
+		return auth.Pair{}, store.User{}, err
+	}
+	reason := stepReason(a.Step) // the second step comes before a password change
 	if pair.Claims.PasswordChange {
 		s.obs.Login("password_change")
-		reason = "password_change_required"
+		if reason == "" {
+			reason = "password_change_required"
+		}
 	} else {
 		s.obs.Login("success")
 	}
@@ -243,7 +255,12 @@ func (s *Service) SignInVerified(ctx context.Context, u store.User, method strin
 		s.audit.Log(ctx, audit.Event{Event: audit.SignIn, User: u.ID, Username: u.Username, Outcome: audit.Failure, Reason: "email_not_verified"})
 		return auth.Pair{}, &Error{Kind: KindEmailNotVerified, Detail: "verify your email address first: POST " + s.cfg.Routes.VerifyEmailReq}
 	}
-	pair, err := s.sessions.Start(ctx, u, auth.Authn{AMR: []string{"fed"}})
+	a, err := s.signInAuthn(ctx, u, "fed")
+	if err != nil {
+		s.obs.Login("error")
+		return auth.Pair{}, err
+	}
+	pair, err := s.sessions.Start(ctx, u, a)
 	if err != nil {
 		s.obs.Login("error")
 		return auth.Pair{}, err

@@ -12,6 +12,7 @@ import (
 	"authgate/auth"
 	"authgate/config"
 	"authgate/mail"
+	"authgate/mfa"
 	"authgate/store"
 )
 
@@ -84,8 +85,11 @@ type Service struct {
 	obs      Observer
 	audit    *audit.Logger
 
-	loginIP, loginUser, refreshIP, mailIP, mailEmail *RateLimit
-	lock                                             *Lockout
+	loginIP, loginUser, refreshIP, mailIP, mailEmail, sfUser *RateLimit
+	lock                                                     *Lockout
+
+	// mfa is the second-factor service; nil when mfa.enabled is false.
+	mfa *mfa.Service
 }
 
 // New builds the account service. st and sessions must share one store.
@@ -109,6 +113,15 @@ func New(cfg *config.Config, st Store, hasher *auth.Hasher, sessions *auth.Sessi
 	}
 	if err := s.buildLimits(o.LimiterStore); err != nil {
 		return nil, err
+	}
+	if cfg.MFA.Enabled {
+		ms, ok := st.(mfa.Store)
+		if !ok {
+			return nil, fmt.Errorf("mfa: the store (%T) keeps no second factors", st)
+		}
+		if s.mfa, err = mfa.New(cfg.MFA, ms, s.now); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }

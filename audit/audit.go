@@ -31,7 +31,7 @@ import (
 // The event types. Outcome says how it went (success, failure, ...); Reason
 // says why, as a fixed word.
 const (
-	SignIn          = "sign_in"          // success (reason password_change_required when only a change is allowed, provider:<name> through an identity provider) or failure (invalid_credentials, locked, role_scope, email_not_verified, inactive, provider:<name>:<why>)
+	SignIn          = "sign_in"          // success (reason password_change_required when only a change is allowed, second_factor_required or second_factor_enrolment_required when the token is restricted to that step, provider:<name> through an identity provider) or failure (invalid_credentials, locked, role_scope, email_not_verified, inactive, provider:<name>:<why>)
 	Lockout         = "lockout"          // a username was locked after repeated failed sign-ins
 	RateLimited     = "rate_limited"     // a request refused by a rate limit; reason names the limit
 	SignOut         = "sign_out"         // a session ended by its user; reason "all" for every session
@@ -45,6 +45,13 @@ const (
 	UserUpdated     = "user_updated"     // by an admin; changes lists the fields, reason "sessions_ended" when they were
 	UserDeleted     = "user_deleted"     // by an admin
 	SessionsRevoked = "sessions_revoked" // every session of a user ended by an admin
+
+	// Second factors (package account, secondfactor.go).
+	SecondFactorEnrolled     = "second_factor_enrolled"     // reason totp or passkey
+	SecondFactorRemoved      = "second_factor_removed"      // reason totp, passkey, or admin_reset (actor: the admin)
+	SecondFactor             = "second_factor"              // a second-factor check: success (reason totp, passkey, recovery_code) or failure (totp, passkey, recovery_code, replayed, rate_limited, locked)
+	RecoveryCodeUsed         = "recovery_code_used"         // a recovery code was spent
+	RecoveryCodesRegenerated = "recovery_codes_regenerated" // new recovery codes replaced the old ones
 )
 
 // Events lists every event type (for the docs and the tests).
