@@ -37,8 +37,25 @@ func (g *Gateway) bearer(hdr *fasthttp.RequestHeader) string {
 	return ""
 }
 
-// authenticate verifies the request's access token.
+// authenticate verifies the request's access token and refuses a
+// restricted one (second step pending or enrolment required): 401
+// second-factor-required naming the step. A must-change token passes (see
+// authenticateFull).
 func (g *Gateway) authenticate(rq *request) (*auth.Claims, error) {
+	claims, err := g.authenticateStep(rq)
+	if err != nil {
+		return nil, err
+	}
+	if claims.Step != "" {
+		return nil, g.secondFactorProblem(claims.Step)
+	}
+	return claims, nil
+}
+
+// authenticateStep verifies the request's access token, restricted or
+// not: for the routes a restricted token exists for (the second-factor
+// routes, GET /me, logout). Every other caller uses authenticate.
+func (g *Gateway) authenticateStep(rq *request) (*auth.Claims, error) {
 	tok := g.bearer(rq.hdr)
 	if tok == "" {
 		return nil, problem(ProblemUnauthenticated, "send an access token as Authorization: Bearer")
@@ -73,11 +90,11 @@ func (g *Gateway) authenticate(rq *request) (*auth.Claims, error) {
 	return claims, nil
 }
 
-// authenticateToEnd is authenticate for ending sessions (logout): an
+// authenticateToEnd is authenticateStep for ending sessions (logout): an
 // instance that is not in step with the revocation feed still lets a valid
 // token end its session, since that grants nothing.
 func (g *Gateway) authenticateToEnd(rq *request) (*auth.Claims, error) {
-	claims, err := g.authenticate(rq)
+	claims, err := g.authenticateStep(rq)
 	if p, ok := err.(*Problem); ok && errors.Is(p.Err, auth.ErrNotInStep) {
 		if c, verr := g.tokens.Verify(g.bearer(rq.hdr)); verr == nil {
 			rq.user = c.Subject
@@ -159,5 +176,34 @@ func (g *Gateway) judgeRule(rq *request, d rules.Decision) (*auth.Claims, outcom
 	if !d.Allows(claims.Roles) {
 		return nil, outcomeForbidden, problem(ProblemForbidden, "requires one of the roles: "+strings.Join(d.Roles, ", "))
 	}
+	if d.MFA {
+		if !claims.HasSecondFactor() {
+			return nil, outcomeUnauthenticated, g.secondFactorProblem(StepVerify)
+		}
+		if d.MaxAge > 0 && !claims.SecondFactorWithin(d.MaxAge, g.now()) {
+			return nil, outcomeUnauthenticated, g.secondFactorProblem(StepUp)
+		}
+	}
 	return claims, outcomeAllow, nil
+}
+
+// The steps a second-factor-required problem names (its "step" member).
+const (
+	StepVerify = auth.StepVerify // prove a second factor (the second step)
+	StepEnrol  = auth.StepEnrol  // enrol a second factor first
+	StepUp     = "step_up"       // prove one again: the rule's max_age has passed
+)
+
+// secondFactorProblem is the 401 for a request that needs step first. It
+// reads only the token's claims: no store round trip on the request path.
+func (g *Gateway) secondFactorProblem(step string) *Problem {
+	base := g.cfg.Routes.MFA
+	detail := "a second factor is required: POST " + base + "/verify"
+	switch step {
+	case StepEnrol:
+		detail = "enrol a second factor first: POST " + base + "/totp or " + base + "/passkeys/begin"
+	case StepUp:
+		detail = "this path needs a recent second factor: POST " + base + "/verify"
+	}
+	return &Problem{Type: ProblemSecondFactorRequired, Detail: detail, Step: step}
 }

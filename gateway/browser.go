@@ -109,16 +109,18 @@ func acceptsHTML(accept string) bool {
 }
 
 // signInRedirect turns a 401 (or a must-change 403) for a browser
-// navigation into 302 to the sign-in (or change-password) page, returning
-// to target (a path and query on this site), written into resp (the Fiber
-// ctx's response, or a fast-path loop's answer for forward-auth). It
-// reports whether it did.
+// navigation into 302 to the sign-in (or change-password, or
+// second-factor) page, returning to target (a path and query on this
+// site), written into resp (the Fiber ctx's response, or a fast-path
+// loop's answer for forward-auth). It reports whether it did.
 func (g *Gateway) signInRedirect(resp *fasthttp.Response, method string, hdr *fasthttp.RequestHeader, p *Problem, target string) bool {
 	if g.pages == nil || !navigation(method, hdr) {
 		return false
 	}
 	var to string
 	switch {
+	case p.Type == ProblemSecondFactorRequired:
+		to = g.pages.MFAURL(g.returns.Resolve(target))
 	case p.Type.Status == fiber.StatusUnauthorized:
 		to = g.pages.SignInURL(g.returns.Resolve(target))
 	case p.Type == ProblemPasswordChange:

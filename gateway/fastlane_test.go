@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"authgate/auth"
 	"authgate/gateway/echo"
 	"authgate/gateway/internal/memwatch"
 )
@@ -148,6 +149,7 @@ type fastEnv struct {
 	up         *httptest.Server
 	user       string // token of a user with role user
 	admin      string // token of a user with roles user and admin
+	fanID      string // the user's ID
 	stop       func() error
 }
 
@@ -164,9 +166,9 @@ func newFastEnv(t testing.TB, edit func(string) string) *fastEnv {
 		}
 		return y
 	})
-	e.addUser("fan", "fan-password-1", "user")
+	fan := e.addUser("fan", "fan-password-1", "user")
 	e.addUser("boss", "boss-password-1", "user", "admin")
-	fe := &fastEnv{testEnv: e, release: release, up: up, slow: e.addr()}
+	fe := &fastEnv{testEnv: e, release: release, up: up, slow: e.addr(), fanID: fan.ID}
 	fe.user, _ = e.login("fan", "fan-password-1")
 	fe.admin, _ = e.login("boss", "boss-password-1")
 
@@ -279,6 +281,7 @@ func TestFastPathAnswersAsTheFiberApp(t *testing.T) {
 		name, method, raw string
 		echo              bool // the upstream's reply describes the request
 		relayed           bool // the fast path streams it from a goroutine
+		handedOver        bool // refused: the Fiber app answers the problem
 	}{
 		{name: "authenticated GET with query", method: "GET", echo: true,
 			raw: get("/api/items?page=2&q=a%20b", authz(fe.user), "Accept: application/json\r\nUser-Agent: t/1\r\n")},
@@ -308,6 +311,20 @@ func TestFastPathAnswersAsTheFiberApp(t *testing.T) {
 		{name: "HTTP/1.0 upstream", method: "GET", raw: get("/api/http10", authz(fe.user))},
 		{name: "large body", method: "GET", raw: get("/api/big", authz(fe.user)), relayed: true},
 		{name: "chunked body", method: "GET", raw: get("/api/chunked", authz(fe.user)), relayed: true},
+		// Second factors: decided from the claims alone, exactly as the
+		// Fiber app decides them.
+		{name: "restricted token", method: "GET", handedOver: true,
+			raw: get("/api/items", authz(fe.tokenFor("fan", auth.Authn{AMR: []string{"pwd"}, Step: auth.StepVerify})))},
+		{name: "restricted token on a public path", method: "GET", echo: true,
+			raw: get("/public/page", authz(fe.tokenFor("fan", auth.Authn{AMR: []string{"pwd"}, Step: auth.StepEnrol})))},
+		{name: "mfa rule without a second factor", method: "GET", handedOver: true,
+			raw: get("/secure/x", authz(fe.tokenFor("fan", auth.Authn{AMR: []string{"pwd"}})))},
+		{name: "mfa rule with a second factor", method: "GET", echo: true,
+			raw: get("/secure/x", authz(fe.tokenFor("fan", auth.Authn{AMR: []string{"pwd", "otp"}})))},
+		{name: "step-up rule, stale auth_time", method: "GET", handedOver: true,
+			raw: get("/stepup/x", authz(fe.tokenFor("fan", auth.Authn{AMR: []string{"pwd", "hwk"}, Time: time.Now().Add(-time.Hour)})))},
+		{name: "step-up rule, fresh auth_time", method: "GET", echo: true,
+			raw: get("/stepup/x", authz(fe.tokenFor("fan", auth.Authn{AMR: []string{"pwd", "hwk"}})))},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -316,6 +333,10 @@ func TestFastPathAnswersAsTheFiberApp(t *testing.T) {
 			want := dial(t, fe.slow).send(tc.method, tc.raw)
 			s1, r1, h1 := fe.counts()
 			switch {
+			case tc.handedOver:
+				if h1 != h0+1 || s1 != s0 || r1 != r0 {
+					t.Errorf("served %d, relayed %d, handed over %d; want one handed over", s1-s0, r1-r0, h1-h0)
+				}
 			case h1 != h0:
 				t.Errorf("handed over to the Fiber app; want served by the fast path")
 			case tc.relayed && r1 != r0+1:
@@ -349,6 +370,13 @@ func TestFastPathAnswersAsTheFiberApp(t *testing.T) {
 				}
 				if v := g.Headers["X-User-Id"]; len(v) > 1 || len(v) == 1 && v[0] == "evil" {
 					t.Errorf("X-User-Id at the upstream: %q", v)
+				}
+				if v := g.Headers["X-User-Id"]; strings.HasPrefix(tc.raw, "GET /secure/") || strings.HasPrefix(tc.raw, "GET /stepup/") {
+					if len(v) != 1 || v[0] != fe.fanID {
+						t.Errorf("X-User-Id at the upstream %q, want %q", v, fe.fanID)
+					}
+				} else if strings.HasPrefix(tc.raw, "GET /public/") && len(v) > 0 && tc.name == "restricted token on a public path" {
+					t.Errorf("a restricted token passed identity %q", v)
 				}
 				for _, n := range []string{"X-Drop-Me", "X-Real-Ip", "Forwarded", "X-Original-Uri", "Te", "Proxy-Authorization", "X_user_name", "X.user.roles", "Authorization"} {
 					if v, ok := g.Headers[n]; ok {

@@ -62,6 +62,8 @@ rules:
   - {path: /api/**, policy: authenticated}
   - {path: /blocked/**, policy: deny}
   - {path: /other/**, policy: authenticated, upstream: other}
+  - {path: /secure/**, policy: authenticated, mfa: required}
+  - {path: /stepup/**, policy: authenticated, mfa: required, max_age: 10m}
 `
 
 // newEnv builds a gateway; edit may change the YAML text first, and opts

@@ -62,6 +62,9 @@ var (
 	ProblemUpstreamTimeout     = ProblemType{"upstream-timeout", "Upstream timed out", fiber.StatusGatewayTimeout}
 	ProblemUpstreamBusy        = ProblemType{"upstream-busy", "Upstream busy", fiber.StatusServiceUnavailable}
 	ProblemCrossSite           = ProblemType{"cross-site-request", "Cross-site request refused", fiber.StatusForbidden}
+	// ProblemSecondFactorRequired carries the extension member step: what
+	// the client must do (StepVerify, StepEnrol, StepUp).
+	ProblemSecondFactorRequired = ProblemType{"second-factor-required", "Second factor required", fiber.StatusUnauthorized}
 
 	// Provider sign-in (package provider).
 	ProblemOAuthState           = ProblemType{"oauth-state", "Unknown, used or expired sign-in state", fiber.StatusBadRequest}
@@ -85,6 +88,7 @@ var Catalogue = []ProblemType{
 	ProblemRegistrationOff, ProblemNotFound, ProblemMethodNotAllowed, ProblemTooLarge, ProblemHeadersTooLarge, ProblemRequestTimeout,
 	ProblemUnsupportedMedia, ProblemRateLimited, ProblemLocked, ProblemInternal,
 	ProblemUpstreamUnavailable, ProblemStoreUnavailable, ProblemOverloaded, ProblemUpstreamTimeout, ProblemUpstreamBusy, ProblemCrossSite,
+	ProblemSecondFactorRequired,
 	ProblemOAuthState, ProblemOAuthDenied, ProblemOAuthCode, ProblemOAuthToken, ProblemOAuthEmailUnverified,
 	ProblemOAuthSignupOff, ProblemAccountDisabled, ProblemAccountExists, ProblemProviderUnavailable,
 }
@@ -97,6 +101,8 @@ type Problem struct {
 	Field string
 	// RetryAfter, in seconds, is sent as Retry-After when > 0.
 	RetryAfter int
+	// Step is the extension member "step" of second-factor-required.
+	Step string
 	// Err is the underlying cause, logged but never sent.
 	Err error
 }
@@ -126,6 +132,7 @@ type problemDoc struct {
 	Detail   string `json:"detail,omitempty"`
 	Instance string `json:"instance"`
 	Field    string `json:"field,omitempty"`
+	Step     string `json:"step,omitempty"`
 }
 
 // writeProblem replaces whatever the response held with the problem document.
@@ -166,6 +173,7 @@ func problemJSON(p *Problem, instance string) []byte {
 		Detail:   p.Detail,
 		Instance: instance,
 		Field:    p.Field,
+		Step:     p.Step,
 	})
 	if err != nil { // cannot happen with these field types
 		body = []byte(`{"type":"urn:authgate:problem:internal","title":"Internal error","status":500}`)

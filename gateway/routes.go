@@ -157,9 +157,10 @@ type meResponse struct {
 	SessionID          string   `json:"sid"`
 }
 
-// me is GET /me. A must-change token is accepted here.
+// me is GET /me. A must-change token is accepted here, and a restricted
+// one (a page asks who is signing in during the second step).
 func (g *Gateway) me(c *fiber.Ctx, rq *request) error {
-	claims, err := g.authenticate(rq)
+	claims, err := g.authenticateStep(rq)
 	if err != nil {
 		return err
 	}
@@ -192,7 +193,8 @@ func meFrom(u store.User, claims *auth.Claims) meResponse {
 }
 
 // logout is POST /logout (?all=true for every session of the user). A
-// must-change token may log out: ending a session grants nothing.
+// must-change or restricted token may log out: ending a session grants
+// nothing.
 func (g *Gateway) logout(c *fiber.Ctx, rq *request) error {
 	claims, err := g.authenticateToEnd(rq)
 	if err != nil {

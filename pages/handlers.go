@@ -121,6 +121,15 @@ func (p *Pages) PasswordURL(ret string) string {
 	return p.Path(PagePassword) + "?return_to=" + url.QueryEscape(ret)
 }
 
+// MFAURL is the second-factor page (the second step, enrolment, a
+// step-up) that returns to ret.
+func (p *Pages) MFAURL(ret string) string {
+	if ret == "" {
+		return p.base + "/mfa"
+	}
+	return p.base + "/mfa?return_to=" + url.QueryEscape(ret)
+}
+
 // Request is what the gateway knows about the request.
 type Request struct {
 	ClientIP string
