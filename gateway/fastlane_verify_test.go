@@ -188,6 +188,9 @@ func testForwardAuthOnTheFastPath(t *testing.T, untrusted *fastEnv) {
 	}
 	cookie := "Cookie: __Host-authgate_access=" + fe.user + "\r\n"
 	user, admin := authz(fe.user), authz(fe.admin)
+	restricted := authz(fe.tokenFor("fan", auth.Authn{AMR: []string{"pwd"}, Step: auth.StepVerify}))
+	withFactor := authz(fe.tokenFor("fan", auth.Authn{AMR: []string{"pwd", "otp"}}))
+	stale := authz(fe.tokenFor("fan", auth.Authn{AMR: []string{"pwd", "otp"}, Time: time.Now().Add(-time.Hour)}))
 	compareVerify(t, fe, []verifyCase{
 		// allowed, with the identity headers
 		{"nginx allowed", "GET", verifyReq("GET", nginxAsks("GET", "/api/x?y=1"), user), 200, false},
@@ -243,6 +246,14 @@ func testForwardAuthOnTheFastPath(t *testing.T, untrusted *fastEnv) {
 		{"HEAD allowed", "HEAD", verifyReq("HEAD", nginxAsks("GET", "/api/x"), user), 200, false},
 		{"HEAD refused", "HEAD", verifyReq("HEAD", nginxAsks("GET", "/api/x")), 401, false},
 		{"HEAD 302", "HEAD", verifyReq("HEAD", traefikAsks("GET", "/api/x"), navigate), 302, false},
+		// second factors: restricted tokens, mfa: required, max_age
+		{"nginx restricted token", "GET", verifyReq("GET", nginxAsks("GET", "/api/x"), restricted), 401, false},
+		{"traefik restricted token, navigation: 302 to the mfa page", "GET", verifyReq("GET", traefikAsks("GET", "/api/x"), restricted, navigate), 302, false},
+		{"mfa rule, password only", "GET", verifyReq("GET", nginxAsks("GET", "/secure/x"), user), 401, false},
+		{"mfa rule, second factor", "GET", verifyReq("GET", traefikAsks("GET", "/secure/x"), withFactor), 200, false},
+		{"step-up rule, stale", "GET", verifyReq("GET", caddyAsks("GET", "/stepup/x"), stale), 401, false},
+		{"step-up rule, stale, navigation", "GET", verifyReq("GET", caddyAsks("GET", "/stepup/x"), stale, navigate), 302, false},
+		{"step-up rule, fresh", "GET", verifyReq("GET", nginxAsks("GET", "/stepup/x"), withFactor), 200, false},
 		// what the loops leave to the Fiber app
 		{"POST to verify", "POST", verifyReq("POST", nginxAsks("GET", "/api/x"), user), 200, true},
 		{"space in a field name", "GET", verifyReq("GET", nginxAsks("GET", "/api/x"), user, "X Y: z\r\n"), 400, true},
