@@ -21,6 +21,11 @@
 #   fa-checker     (FORWARD=1) the same nginx config, auth_request to
 #                  scripts/jwtcheck, a minimal Go JWT checker (EdDSA with
 #                  authgate's key; no revocation, rules or identity headers)
+#   authgate-fiber (TRACING=1) authgate-warn with server.fast_path: false:
+#                  the Fiber app serves every request, as with tracing on
+#   authgate-trace (TRACING=1) authgate-warn with tracing on (which turns
+#                  the fast path off), sample_ratio TRACE_RATIO, exporting
+#                  OTLP/HTTP to a sink (nginx `return 200` on OTLP_PORT)
 #
 # Environment (defaults in brackets):
 #   DURATION [10s]  wrk duration per target and run
@@ -36,6 +41,9 @@
 #                   measure rule matching with 1000 or 10000 rules
 #   NGINX_KEEPALIVE [64]  the nginx targets' upstream keepalive (1024 for
 #                   the many-clients comparison)
+#   TRACING  [0]    1: also authgate-fiber and authgate-trace (ports
+#                   FIBER_PORT [18089], TRACE_PORT [18090], OTLP_PORT [18091];
+#                   TRACE_RATIO [1], the share of requests traced)
 #   Many clients: CONNS=1000 or CONNS=5000 (the script raises `ulimit -n`
 #   to 4 × CONNS + 1024 and fails if it cannot).
 #
@@ -46,6 +54,7 @@
 #   RUNS=3 CONNS=5000 NGINX_KEEPALIVE=1024 scripts/bench.sh
 #   RUNS=3 FORWARD=1 scripts/bench.sh                         # forward-auth
 #   RUNS=3 RULES=1000 scripts/bench.sh; RUNS=3 RULES=10000 scripts/bench.sh
+#   RUNS=3 TRACING=1 scripts/bench.sh; RUNS=3 TRACING=1 TRACE_RATIO=0.01 scripts/bench.sh
 #   DURATION=1s WARMUP=1s FORWARD=1 RULES=100 scripts/bench.sh  # smoke test
 #
 # For each target the table shows req/s, the p50 and p99 latency, the CPU
@@ -75,6 +84,11 @@ FA_PORT=${FA_PORT:-18086}
 FA_CHECK_PORT=${FA_CHECK_PORT:-18087}
 CHECKER_PORT=${CHECKER_PORT:-18088}
 RULES=${RULES:-0}
+TRACING=${TRACING:-0}
+FIBER_PORT=${FIBER_PORT:-18089}
+TRACE_PORT=${TRACE_PORT:-18090}
+OTLP_PORT=${OTLP_PORT:-18091}
+TRACE_RATIO=${TRACE_RATIO:-1}
 NGINX_KEEPALIVE=${NGINX_KEEPALIVE:-64}
 HOST=127.0.0.1
 B=.bench
@@ -118,7 +132,7 @@ trap 'exit 130' INT TERM
 
 mkdir -p "$B/tmp"
 B=$(cd "$B" && pwd)
-rm -rf "$B/data-info" "$B/data-warn"
+rm -rf "$B/data-info" "$B/data-warn" "$B/data-fiber" "$B/data-trace"
 
 echo "== build"
 go build -o "$B/authgate" .
@@ -191,7 +205,7 @@ server[nginx-log]=$!
 PASSWORD=bench-password-$RANDOM$RANDOM
 HASH=$(printf '%s\n' "$PASSWORD" | "$B/authgate" hash-password)
 
-# start_authgate NAME PORT LEVEL TARGET
+# start_authgate NAME PORT LEVEL TARGET [EXTRA_YAML]
 start_authgate() {
 	cat >"$B/$1.yaml" <<EOF
 listen: "$HOST:$2"
@@ -208,6 +222,7 @@ trusted_proxies: ["127.0.0.1/32"]
 rules:
 $(for ((i = 0; i < RULES; i++)); do echo "  - {path: /bench/r$i/**, policy: deny}"; done)
   - {path: /**, policy: authenticated}
+${5:-}
 EOF
 	"$B/authgate" check -config "$B/$1.yaml" >/dev/null
 	: >"$B/authgate-$1.log"
@@ -219,6 +234,15 @@ EOF
 echo "== authgate on $HOST:$AUTHGATE_PORT (log info) and $HOST:$AUTHGATE_WARN_PORT (log warn)"
 start_authgate info "$AUTHGATE_PORT" info authgate
 start_authgate warn "$AUTHGATE_WARN_PORT" warn authgate-warn
+if ((TRACING)); then
+	echo "== authgate-fiber on $HOST:$FIBER_PORT (no fast path), authgate-trace on $HOST:$TRACE_PORT (tracing, ratio $TRACE_RATIO, to the sink on $OTLP_PORT)"
+	nginx_conf otlp-sink "$OTLP_PORT" "" 'return 200;'
+	nginx -p "$B" -c "$B/otlp-sink.conf" -e "$B/otlp-sink-error.log" &
+	pids+=($!)
+	start_authgate fiber "$FIBER_PORT" warn authgate-fiber "server: {fast_path: false}"
+	start_authgate trace "$TRACE_PORT" warn authgate-trace \
+		"tracing: {enabled: true, endpoint: \"http://$HOST:$OTLP_PORT/v1/traces\", sample_ratio: $TRACE_RATIO}"
+fi
 
 if ((FORWARD)); then
 	# fa_conf NAME PORT AUTH: examples/nginx.conf, as the forward-auth docs
@@ -253,6 +277,11 @@ wait_http "http://$HOST:$NGINX_PORT/"
 wait_http "http://$HOST:$NGINX_LOG_PORT/"
 wait_http "http://$HOST:$AUTHGATE_PORT/healthz"
 wait_http "http://$HOST:$AUTHGATE_WARN_PORT/healthz"
+if ((TRACING)); then
+	wait_http "http://$HOST:$OTLP_PORT/"
+	wait_http "http://$HOST:$FIBER_PORT/healthz"
+	wait_http "http://$HOST:$TRACE_PORT/healthz"
+fi
 
 # login PORT: prints an access token.
 login() {
@@ -277,6 +306,7 @@ got=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://$HOST:$AUTHGAT
 
 names=(direct nginx nginx-log authgate authgate-warn)
 ((FORWARD)) && names+=(fa-authgate fa-checker)
+((TRACING)) && names+=(authgate-fiber authgate-trace)
 declare -A url=(
 	[direct]="http://$HOST:$UPSTREAM_PORT/bench/ping"
 	[nginx]="http://$HOST:$NGINX_PORT/bench/ping"
@@ -285,6 +315,16 @@ declare -A url=(
 	[authgate-warn]="http://$HOST:$AUTHGATE_WARN_PORT/bench/ping"
 )
 declare -A auth=([authgate]="Bearer $TOKEN_INFO" [authgate-warn]="Bearer $TOKEN_WARN")
+if ((TRACING)); then
+	url[authgate-fiber]="http://$HOST:$FIBER_PORT/bench/ping"
+	url[authgate-trace]="http://$HOST:$TRACE_PORT/bench/ping"
+	auth[authgate-fiber]="Bearer $(login "$FIBER_PORT")"
+	auth[authgate-trace]="Bearer $(login "$TRACE_PORT")"
+	for n in authgate-fiber authgate-trace; do
+		got=$(curl -s --max-time 5 -H "Authorization: ${auth[$n]}" "${url[$n]}")
+		[[ $got == ok ]] || die "$n answered $got instead of ok"
+	done
+fi
 if ((FORWARD)); then
 	url[fa-authgate]="http://$HOST:$FA_PORT/bench/ping"
 	url[fa-checker]="http://$HOST:$FA_CHECK_PORT/bench/ping"
@@ -396,6 +436,14 @@ if ((FORWARD)); then
 	printf 'forward-auth: nginx auth_request to authgate / to the minimal checker = %.2f req/s, %.2f CPU per request\n' \
 		"$(awk -v a="${rps[fa-authgate]}" -v b="${rps[fa-checker]}" 'BEGIN { print a / b }')" \
 		"$(awk -v a="${cpu[fa-authgate]}" -v b="${cpu[fa-checker]}" 'BEGIN { print b ? a / b : 0 }')"
+fi
+if ((TRACING)); then
+	printf 'tracing (ratio %s): authgate-trace / authgate-warn = %.2f req/s, %.2f CPU per request; authgate-trace / authgate-fiber (the spans alone) = %.2f req/s, %.2f CPU per request\n' \
+		"$TRACE_RATIO" \
+		"$(awk -v a="${rps[authgate-trace]}" -v b="${rps[authgate-warn]}" 'BEGIN { print a / b }')" \
+		"$(awk -v a="${cpu[authgate-trace]}" -v b="${cpu[authgate-warn]}" 'BEGIN { print b ? a / b : 0 }')" \
+		"$(awk -v a="${rps[authgate-trace]}" -v b="${rps[authgate-fiber]}" 'BEGIN { print a / b }')" \
+		"$(awk -v a="${cpu[authgate-trace]}" -v b="${cpu[authgate-fiber]}" 'BEGIN { print b ? a / b : 0 }')"
 fi
 echo "(vs_* are req/s ratios; cpu_us/req is the CPU time of the server under test"
 echo " alone per request: the upstream for direct, the proxy for the others; all"
