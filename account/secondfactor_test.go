@@ -15,6 +15,7 @@ import (
 	"authgate/auth"
 	"authgate/config"
 	"authgate/mfa"
+	"authgate/mfa/mfatest"
 	"authgate/store"
 	"authgate/store/memstore"
 )
@@ -43,12 +44,16 @@ type sfEnv struct {
 	ctx   context.Context
 }
 
-const testPassword = "correct horse battery"
+const (
+	testPassword = "correct horse battery"
+	testOrigin   = "https://gw.example.com"
+)
 
 func newSFEnv(t *testing.T, mutate ...func(*config.Config)) *sfEnv {
 	t.Helper()
 	cfg := &config.Config{}
-	cfg.MFA = config.MFA{Enabled: true, EncryptionKey: mfaTestKey, RequiredRoles: []string{"admin"}}
+	cfg.MFA = config.MFA{Enabled: true, EncryptionKey: mfaTestKey, RequiredRoles: []string{"admin"},
+		WebAuthn: config.MFAPasskey{Origins: []string{testOrigin}}}
 	cfg.Passwords = config.Passwords{Memory: 1024, Iterations: 1, Parallelism: 1}
 	cfg.RateLimits.SecondFactorPerUser = "off"
 	cfg.RateLimits.LoginPerUsername = "off"
@@ -515,5 +520,67 @@ func TestMfaRefusalsMapEveryRefusal(t *testing.T) {
 	other := errors.New("store down")
 	if s.mfaRefusal(other) != other {
 		t.Error("a failure to check became a refusal")
+	}
+}
+
+// Passkeys through the account flows, with a software authenticator
+// playing the browser: enrol at the enrol step, then the second step with
+// the passkey; a replayed assertion fails and counts as a failure.
+func TestPasskeyEnrolAndSecondStep(t *testing.T) {
+	e := newSFEnv(t)
+	u := e.user("root", "admin")
+	key, err := mfatest.New(testOrigin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.signIn(u)
+	opts, err := e.svc.BeginPasskey(e.ctx, p.Claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := key.Create(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.svc.FinishPasskey(e.ctx, p.Claims, "laptop", body, Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Pair == nil || !slices.Equal(res.Pair.Claims.AMR, []string{"pwd", "hwk"}) || res.Passkey == nil ||
+		res.Passkey.ID != key.ID() || res.Passkey.Name != "laptop" || len(res.RecoveryCodes) != 10 {
+		t.Fatalf("enrolment %+v", res)
+	}
+	if ev := e.events(audit.SecondFactorEnrolled); len(ev) != 1 || ev[0].Reason != "passkey" {
+		t.Errorf("enrolled events %+v", ev)
+	}
+
+	p = e.signIn(u)
+	if p.Claims.Step != auth.StepVerify {
+		t.Fatalf("step %q", p.Claims.Step)
+	}
+	req, err := e.svc.BeginPasskeyLogin(e.ctx, p.Claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertion, err := key.Get(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := e.svc.SecondFactor(e.ctx, p.Claims, mfa.Proof{Method: mfa.MethodPasskey, Credential: assertion}, Client{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(full.Claims.AMR, []string{"pwd", "hwk"}) || full.Claims.Step != "" {
+		t.Errorf("after the passkey: amr %v step %q", full.Claims.AMR, full.Claims.Step)
+	}
+	p = e.signIn(u)
+	_, err = e.svc.SecondFactor(e.ctx, p.Claims, mfa.Proof{Method: mfa.MethodPasskey, Credential: assertion}, Client{})
+	wantKind(t, err, KindSecondFactorInvalid)
+	ev := e.events(audit.SecondFactor)
+	if len(ev) != 2 || ev[0].Reason != "passkey" || ev[0].Outcome != audit.Success || ev[1].Outcome != audit.Failure {
+		t.Errorf("second_factor events %+v", ev)
+	}
+	if strings.Contains(e.audit.String(), string(assertion[:40])) {
+		t.Error("the assertion reached the audit log")
 	}
 }

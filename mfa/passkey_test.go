@@ -5,142 +5,54 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"testing"
 	"time"
 
-	"github.com/go-webauthn/webauthn/protocol/webauthncbor"
-
 	"authgate/config"
+	"authgate/mfa/mfatest"
 )
 
 const testOrigin = "https://gw.example.com"
 
-// softKey is a minimal software authenticator: one ES256 credential,
-// "none" attestation, user presence and verification always given. It
-// plays the browser too, writing the JSON a browser posts.
+// softKey is a software authenticator (package mfatest) that fails the
+// test instead of returning errors.
 type softKey struct {
-	t       *testing.T
-	key     *ecdsa.PrivateKey
-	id      []byte
-	counter uint32
-	origin  string
-	rpID    string
+	*mfatest.Authenticator
+	t *testing.T
 }
 
 func newSoftKey(t *testing.T) *softKey {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	a, err := mfatest.New(testOrigin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := make([]byte, 16)
-	rand.Read(id)
-	return &softKey{t: t, key: k, id: id, origin: testOrigin, rpID: "gw.example.com"}
+	return &softKey{Authenticator: a, t: t}
 }
 
 var b64 = base64.RawURLEncoding
 
-func (k *softKey) clientData(typ, challenge string) []byte {
-	b, _ := json.Marshal(map[string]any{"type": typ, "challenge": challenge, "origin": k.origin, "crossOrigin": false})
+func (k *softKey) create(options []byte) []byte {
+	k.t.Helper()
+	b, err := k.Create(options)
+	if err != nil {
+		k.t.Fatal(err)
+	}
 	return b
 }
 
-func (k *softKey) authData(flags byte, attested []byte) []byte {
-	h := sha256.Sum256([]byte(k.rpID))
-	d := append(h[:], flags)
-	d = binary.BigEndian.AppendUint32(d, k.counter)
-	return append(d, attested...)
-}
-
-// create answers navigator.credentials.create() for the options JSON.
-func (k *softKey) create(options []byte) []byte {
-	k.t.Helper()
-	var o struct {
-		PublicKey struct {
-			Challenge string `json:"challenge"`
-			RP        struct {
-				ID string `json:"id"`
-			} `json:"rp"`
-			Exclude []struct {
-				ID string `json:"id"`
-			} `json:"excludeCredentials"`
-		} `json:"publicKey"`
-	}
-	if err := json.Unmarshal(options, &o); err != nil {
-		k.t.Fatalf("creation options: %v\n%s", err, options)
-	}
-	if o.PublicKey.RP.ID != k.rpID {
-		k.t.Fatalf("rp.id %q, want %q", o.PublicKey.RP.ID, k.rpID)
-	}
-	cose, err := webauthncbor.Marshal(map[int]any{
-		1: 2, 3: -7, -1: 1, // EC2, ES256, P-256
-		-2: k.key.PublicKey.X.FillBytes(make([]byte, 32)),
-		-3: k.key.PublicKey.Y.FillBytes(make([]byte, 32)),
-	})
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	attested := make([]byte, 16) // AAGUID: none
-	attested = binary.BigEndian.AppendUint16(attested, uint16(len(k.id)))
-	attested = append(attested, k.id...)
-	attested = append(attested, cose...)
-	att, err := webauthncbor.Marshal(map[string]any{
-		"fmt": "none", "attStmt": map[string]any{}, "authData": k.authData(0x45, attested), // UP, UV, AT
-	})
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{
-		"id": b64.EncodeToString(k.id), "rawId": b64.EncodeToString(k.id), "type": "public-key",
-		"response": map[string]any{
-			"attestationObject": b64.EncodeToString(att),
-			"clientDataJSON":    b64.EncodeToString(k.clientData("webauthn.create", o.PublicKey.Challenge)),
-		},
-	})
-	return body
-}
-
-// get answers navigator.credentials.get() for the options JSON, signing
-// with signer (k's own key when nil).
+// get answers with an assertion signed by signer (k's own key when nil).
 func (k *softKey) get(options []byte, signer *ecdsa.PrivateKey) []byte {
 	k.t.Helper()
-	var o struct {
-		PublicKey struct {
-			Challenge string `json:"challenge"`
-			Allow     []struct {
-				ID string `json:"id"`
-			} `json:"allowCredentials"`
-		} `json:"publicKey"`
-	}
-	if err := json.Unmarshal(options, &o); err != nil {
-		k.t.Fatalf("request options: %v\n%s", err, options)
-	}
-	if signer == nil {
-		signer = k.key
-	}
-	k.counter++
-	ad := k.authData(0x05, nil) // UP, UV
-	cd := k.clientData("webauthn.get", o.PublicKey.Challenge)
-	cdh := sha256.Sum256(cd)
-	digest := sha256.Sum256(append(append([]byte{}, ad...), cdh[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, signer, digest[:])
+	k.SignWith = signer
+	b, err := k.Get(options)
 	if err != nil {
 		k.t.Fatal(err)
 	}
-	body, _ := json.Marshal(map[string]any{
-		"id": b64.EncodeToString(k.id), "rawId": b64.EncodeToString(k.id), "type": "public-key",
-		"response": map[string]any{
-			"authenticatorData": b64.EncodeToString(ad),
-			"clientDataJSON":    b64.EncodeToString(cd),
-			"signature":         b64.EncodeToString(sig),
-		},
-	})
-	return body
+	return b
 }
 
 func registerPasskey(t *testing.T, s *Service, u User, k *softKey, name string) (PasskeyInfo, []string) {
@@ -162,7 +74,7 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 	s, st, clk := newTestService(t)
 	k := newSoftKey(t)
 	info, codes := registerPasskey(t, s, alice, k, "YubiKey")
-	if info.ID != b64.EncodeToString(k.id) || info.Name != "YubiKey" || len(codes) != 10 {
+	if info.ID != k.ID() || info.Name != "YubiKey" || len(codes) != 10 {
 		t.Fatalf("registered %+v with %d codes", info, len(codes))
 	}
 	if f, _ := st.GetSecondFactors(ctx, alice.ID); f.Ceremony != nil {
@@ -226,12 +138,12 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 	}
 	// A fresh ceremony, answered with a counter that went backwards.
 	req, _ = s.BeginPasskeyLogin(ctx, alice)
-	k.counter = 0
+	k.Counter = 0
 	if _, err := s.Verify(ctx, alice, Proof{Method: MethodPasskey, Credential: k.get(req, nil)}); !errors.Is(err, ErrCloneWarning) || !errors.Is(err, ErrInvalid) {
 		t.Errorf("counter backwards: err = %v, want ErrCloneWarning", err)
 	}
 	// The counter is kept where it was: the next real use (counter 2) works.
-	k.counter = 1
+	k.Counter = 1
 	req, _ = s.BeginPasskeyLogin(ctx, alice)
 	if _, err := s.Verify(ctx, alice, Proof{Method: MethodPasskey, Credential: k.get(req, nil)}); err != nil {
 		t.Errorf("after a refused clone: %v", err)
@@ -244,7 +156,7 @@ func TestPasskeyRegistrationAndLogin(t *testing.T) {
 	if err := s.RemovePasskey(ctx, alice.ID, info.ID); !errors.Is(err, ErrNotEnrolled) {
 		t.Errorf("remove twice: err = %v, want ErrNotEnrolled", err)
 	}
-	if err := s.RemovePasskey(ctx, alice.ID, b64.EncodeToString(k2.id)); err != nil {
+	if err := s.RemovePasskey(ctx, alice.ID, k2.ID()); err != nil {
 		t.Fatal(err)
 	}
 	if st2, _ = s.Status(ctx, alice.ID); st2.Enrolled() || st2.RecoveryCodes != 0 {
@@ -293,7 +205,7 @@ func TestPasskeyCeremonyRefusals(t *testing.T) {
 		}, ErrInvalid},
 		{"an assertion from another origin", func(t *testing.T, s *Service, clk *clock, k *softKey) error {
 			req, _ := s.BeginPasskeyLogin(ctx, alice)
-			k.origin = "https://evil.example.net"
+			k.Origin = "https://evil.example.net"
 			_, err := s.Verify(ctx, alice, Proof{Method: MethodPasskey, Credential: k.get(req, nil)})
 			return err
 		}, ErrInvalid},
