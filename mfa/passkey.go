@@ -247,6 +247,9 @@ func (s *Service) finishPasskeyLogin(ctx context.Context, u User, body []byte) (
 		if err != nil {
 			return err
 		}
+		if len(wu.creds) == 0 {
+			return ErrNotEnrolled
+		}
 		sd, err := s.takeCeremony(f, ceremonyLogin)
 		if err != nil {
 			return err
