@@ -43,7 +43,7 @@ func (s *Service) Register(ctx context.Context, in Registration, cl Client) (sto
 	if err := s.st.CreateUser(ctx, u); err != nil {
 		return store.User{}, takenErr(fmt.Errorf("register %q: %w", in.Username, err))
 	}
-	s.log.Info("user registered", "user", u.ID)
+	s.log.InfoContext(ctx, "user registered", "user", u.ID)
 	s.audit.Log(ctx, audit.Event{Event: audit.Registered, User: u.ID, Username: u.Username, Actor: u.ID, Outcome: audit.Success})
 	s.sendLink(ctx, purposeVerify, u, u.Email)
 	return u, nil
@@ -168,7 +168,7 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) (st
 	if err := s.sessions.EndAll(ctx, u.ID, ""); err != nil {
 		return store.User{}, fmt.Errorf("reset password: end sessions: %w", err)
 	}
-	s.log.Info("password reset", "user", u.ID)
+	s.log.InfoContext(ctx, "password reset", "user", u.ID)
 	s.audit.Log(ctx, audit.Event{Event: audit.PasswordReset, User: u.ID, Username: u.Username, Actor: u.ID, Outcome: audit.Success, Reason: "sessions_ended"})
 	return u, nil
 }
@@ -209,7 +209,7 @@ func (s *Service) ChangePassword(ctx context.Context, claims *auth.Claims, in Pa
 	}
 	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, in.Current)
 	if errors.Is(err, auth.ErrBadHash) {
-		s.log.Error("stored password hash is malformed", "user", u.ID)
+		s.log.ErrorContext(ctx, "stored password hash is malformed", "user", u.ID)
 		ok, err = false, nil
 	}
 	if err != nil {
@@ -239,7 +239,7 @@ func (s *Service) ChangePassword(ctx context.Context, claims *auth.Claims, in Pa
 	if err := s.sessions.EndAll(ctx, u.ID, claims.SessionID); err != nil {
 		return store.User{}, fmt.Errorf("change password: end other sessions: %w", err)
 	}
-	s.log.Info("password changed", "user", u.ID)
+	s.log.InfoContext(ctx, "password changed", "user", u.ID)
 	s.audit.Log(ctx, audit.Event{Event: audit.PasswordChanged, User: u.ID, Username: u.Username, Actor: u.ID,
 		Outcome: audit.Success, Reason: "other_sessions_ended", Session: claims.SessionID})
 	return u, nil

@@ -77,7 +77,7 @@ func (s *Service) SignIn(ctx context.Context, in Login, cl Client) (auth.Pair, s
 	}
 	if len(in.Roles) > 0 && !slices.ContainsFunc(u.Roles, func(r string) bool { return slices.Contains(in.Roles, r) }) {
 		s.obs.Login("invalid_credentials")
-		s.log.Info("sign-in refused: role scope", "user", u.ID)
+		s.log.InfoContext(ctx, "sign-in refused: role scope", "user", u.ID)
 		failed("role_scope", u.ID)
 		return auth.Pair{}, store.User{}, refuse(KindInvalidCredentials, "the username or password is wrong")
 	}
@@ -152,7 +152,7 @@ func (s *Service) checkPassword(ctx context.Context, username, password string) 
 	ok, rehash, err := s.hasher.Verify(ctx, u.PasswordHash, password)
 	if err != nil {
 		if errors.Is(err, auth.ErrBadHash) {
-			s.log.Error("stored password hash is malformed", "user", u.ID)
+			s.log.ErrorContext(ctx, "stored password hash is malformed", "user", u.ID)
 			return store.User{}, false, nil
 		}
 		return store.User{}, false, err
@@ -176,7 +176,7 @@ func (s *Service) upgradeHash(ctx context.Context, u store.User, password string
 		err = s.st.UpdateUser(ctx, u)
 	}
 	if err != nil {
-		s.log.Warn("password hash upgrade failed", "user", u.ID, "err", err.Error())
+		s.log.WarnContext(ctx, "password hash upgrade failed", "user", u.ID, "err", err.Error())
 	}
 }
 
@@ -193,7 +193,7 @@ func (s *Service) Refresh(ctx context.Context, token string, cl Client) (auth.Pa
 	pair, u, err := s.sessions.Refresh(ctx, token)
 	if errors.Is(err, auth.ErrRefreshInvalid) {
 		if err.Error() != auth.ErrRefreshInvalid.Error() {
-			s.log.Warn("refresh token reuse", "detail", err.Error(), "ip", cl.IP)
+			s.log.WarnContext(ctx, "refresh token reuse", "detail", err.Error(), "ip", cl.IP)
 			sid, _, _ := auth.SplitRefresh(token)
 			s.audit.Log(ctx, audit.Event{Event: audit.RefreshReuse, Outcome: "session_revoked", Session: sid})
 		}

@@ -110,17 +110,17 @@ func (s *Service) sendLink(ctx context.Context, purpose string, u store.User, to
 	defer cancel()
 	tok, err := s.issueOneTime(ctx, purpose, u.ID, ttl)
 	if err != nil {
-		s.log.Error("mail not sent", "kind", kind, "user", u.ID, "err", err.Error())
+		s.log.ErrorContext(ctx, "mail not sent", "kind", kind, "user", u.ID, "err", err.Error())
 		return
 	}
 	m, err := s.mails.Render(kind, mail.Data{Username: u.Username, Link: base + tok, ExpiresIn: mail.FormatTTL(ttl), To: to})
 	if err != nil {
-		s.log.Error("mail not sent", "kind", kind, "user", u.ID, "err", err.Error())
+		s.log.ErrorContext(ctx, "mail not sent", "kind", kind, "user", u.ID, "err", err.Error())
 		return
 	}
 	if err := s.mailer.Send(ctx, m); err != nil {
-		s.log.Warn("mail not sent", "kind", kind, "user", u.ID, "err", err.Error())
+		s.log.WarnContext(ctx, "mail not sent", "kind", kind, "user", u.ID, "err", err.Error())
 		return
 	}
-	s.log.Info("mail sent", "kind", kind, "user", u.ID)
+	s.log.InfoContext(ctx, "mail sent", "kind", kind, "user", u.ID)
 }

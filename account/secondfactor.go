@@ -133,7 +133,7 @@ func (s *Service) upgrade(ctx context.Context, claims *auth.Claims, u store.User
 	if claims.SessionID != "" {
 		if err := s.sessions.End(ctx, claims.SessionID); err != nil {
 			// The new session stands; the old one ends with its tokens.
-			s.log.Warn("second factor: ending the earlier session failed", "user", u.ID, "err", err.Error())
+			s.log.WarnContext(ctx, "second factor: ending the earlier session failed", "user", u.ID, "err", err.Error())
 		}
 	}
 	return pair, nil
@@ -214,7 +214,7 @@ func (s *Service) secondFactorFailed(ctx context.Context, u store.User, method s
 		reason = "invalid_method"
 	}
 	if method == mfa.MethodPasskey {
-		s.log.Info("passkey refused", "user", u.ID, "why", err.Error())
+		s.log.InfoContext(ctx, "passkey refused", "user", u.ID, "why", err.Error())
 	}
 	failed(reason)
 	locked, lerr := s.lock.failed(ctx, store.Fold(u.Username))
@@ -294,7 +294,7 @@ func (s *Service) FinishPasskey(ctx context.Context, claims *auth.Claims, name s
 	info, codes, err := s.mfa.FinishPasskey(ctx, s.mfaUser(u), name, body)
 	if err != nil {
 		if errors.Is(err, mfa.ErrInvalid) {
-			s.log.Info("passkey registration refused", "user", u.ID, "why", err.Error())
+			s.log.InfoContext(ctx, "passkey registration refused", "user", u.ID, "why", err.Error())
 		}
 		return Enrolment{}, s.mfaRefusal(err)
 	}
@@ -411,7 +411,7 @@ func (s *Service) ResetSecondFactors(ctx context.Context, admin *auth.Claims, us
 	if err := s.sessions.EndAll(ctx, u.ID, ""); err != nil {
 		return fmt.Errorf("reset second factors: end sessions: %w", err)
 	}
-	s.log.Info("second factors reset", "user", u.ID, "by", admin.Subject)
+	s.log.InfoContext(ctx, "second factors reset", "user", u.ID, "by", admin.Subject)
 	s.audit.Log(ctx, audit.Event{Event: audit.SecondFactorRemoved, User: u.ID, Username: u.Username, Actor: admin.Subject,
 		Outcome: audit.Success, Reason: "admin_reset"})
 	return nil

@@ -81,7 +81,7 @@ func (s *Service) CreateUser(ctx context.Context, in NewUser, by string) (store.
 	if err := s.st.CreateUser(ctx, u); err != nil {
 		return store.User{}, takenErr(fmt.Errorf("create user %q: %w", in.Username, err))
 	}
-	s.log.Info("user created", "user", u.ID, "by", by)
+	s.log.InfoContext(ctx, "user created", "user", u.ID, "by", by)
 	s.audit.Log(ctx, audit.Event{Event: audit.UserCreated, User: u.ID, Username: u.Username, Actor: by, Outcome: audit.Success})
 	return u, nil
 }
@@ -205,7 +205,7 @@ func (s *Service) PatchUser(ctx context.Context, claims *auth.Claims, id string,
 			return store.User{}, fmt.Errorf("patch user: end sessions: %w", err)
 		}
 	}
-	s.log.Info("user updated", "user", id, "by", claims.Subject, "sessions_ended", end)
+	s.log.InfoContext(ctx, "user updated", "user", id, "by", claims.Subject, "sessions_ended", end)
 	ev := audit.Event{Event: audit.UserUpdated, User: id, Username: u.Username, Actor: claims.Subject, Outcome: audit.Success, Changes: in.fields()}
 	if end {
 		ev.Reason = "sessions_ended"
@@ -237,7 +237,7 @@ func (s *Service) DeleteUser(ctx context.Context, claims *auth.Claims, id string
 	if err := s.st.DeleteUser(ctx, id); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("delete user: %w", err)
 	}
-	s.log.Info("user deleted", "user", id, "by", claims.Subject)
+	s.log.InfoContext(ctx, "user deleted", "user", id, "by", claims.Subject)
 	s.audit.Log(ctx, audit.Event{Event: audit.UserDeleted, User: id, Actor: claims.Subject, Outcome: audit.Success, Reason: "sessions_ended"})
 	return nil
 }
@@ -272,7 +272,7 @@ func (s *Service) RevokeSessions(ctx context.Context, id, by string) error {
 	if err := s.sessions.EndAll(ctx, id, ""); err != nil {
 		return fmt.Errorf("revoke sessions: %w", err)
 	}
-	s.log.Info("user sessions revoked", "user", id, "by", by)
+	s.log.InfoContext(ctx, "user sessions revoked", "user", id, "by", by)
 	s.audit.Log(ctx, audit.Event{Event: audit.SessionsRevoked, User: id, Actor: by, Outcome: audit.Success})
 	return nil
 }

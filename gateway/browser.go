@@ -192,7 +192,7 @@ func (g *Gateway) autoRefresh(c *fiber.Ctx, rq *request) {
 		if _, refused := account.AsError(err); refused {
 			g.ClearSession(c) // spent, expired or revoked: stop sending it
 		} else {
-			g.log.Warn("session renewal failed", "err", err.Error())
+			g.log.WarnContext(c.UserContext(), "session renewal failed", "err", err.Error())
 		}
 		return
 	}

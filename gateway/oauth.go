@@ -108,7 +108,7 @@ func (g *Gateway) oauthCallback(c *fiber.Ctx, rq *request, name string) error {
 	if err != nil {
 		if k := provider.KindOf(err); k != 0 {
 			g.acct.NoteProvider(ctx, res.User, method, false, false, providerReason[k])
-			g.log.Info("provider sign-in refused", "provider", name, "err", err)
+			g.log.InfoContext(c.UserContext(), "provider sign-in refused", "provider", name, "err", err)
 		}
 		return providerProblem(err)
 	}

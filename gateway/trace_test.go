@@ -248,6 +248,24 @@ func TestTraceOfALogin(t *testing.T) {
 		t.Errorf("login log line %v: want trace_id %s", line, server.TraceID)
 	}
 
+	// A line the account service logs while it serves the request carries
+	// the request's trace id too.
+	r = e.do("POST", "/auth?role=admin", `{"username":"alice","password":"correct horse battery"}`)
+	if r.status != 401 {
+		t.Fatalf("role-scoped login: %d %s", r.status, r.body)
+	}
+	scoped, _ := e.serverSpan(t, r.header.Get("X-Request-Id"))
+	found := false
+	for _, l := range strings.Split(e.logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "sign-in refused: role scope" {
+			found = m["trace_id"] == scoped.TraceID
+		}
+	}
+	if !found {
+		t.Errorf("the account service's log line has not the trace id %s:\n%s", scoped.TraceID, e.logs.String())
+	}
+
 	// A wrong password for an unknown user costs a verification too, and
 	// the trace does not tell it apart.
 	r = e.do("POST", "/auth", `{"username":"nobody","password":"wrong password here"}`)

@@ -284,7 +284,7 @@ func see(c *fiber.Ctx, to string) error {
 func (p *Pages) refused(c *fiber.Ctx, v *View, err error, fields ...string) (int, error) {
 	e, ok := account.AsError(err)
 	if !ok {
-		p.log.Error("page flow failed", "path", c.Path(), "err", err.Error())
+		p.log.ErrorContext(c.UserContext(), "page flow failed", "path", c.Path(), "err", err.Error())
 		v.Error = "This cannot be done right now. Please try again in a moment."
 		return fiber.StatusServiceUnavailable, nil
 	}
@@ -503,7 +503,7 @@ func (p *Pages) signOut(c *fiber.Ctx, v *View, r Request) error {
 		if err := p.acct.SignOut(ctx, r.Claims, false); err != nil {
 			var e *account.Error
 			if !errors.As(err, &e) {
-				p.log.Error("sign-out failed", "err", err.Error())
+				p.log.ErrorContext(c.UserContext(), "sign-out failed", "err", err.Error())
 				v.Error = "Signing out failed. Please try again."
 				return p.render(c, fiber.StatusServiceUnavailable, PageSignOut, v)
 			}

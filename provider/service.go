@@ -341,7 +341,7 @@ func (s *Service) linkByEmail(ctx context.Context, c *client, existing store.Use
 	if err != nil {
 		return existing, err
 	}
-	s.opts.Log.Info("provider account linked by verified email", "provider", c.cfg.Name, "user", existing.ID)
+	s.opts.Log.InfoContext(ctx, "provider account linked by verified email", "provider", c.cfg.Name, "user", existing.ID)
 	return existing, nil
 }
 
@@ -378,7 +378,7 @@ func (s *Service) signUp(ctx context.Context, c *client, cl Claims) (store.User,
 		_ = s.st.DeleteUser(context.WithoutCancel(ctx), u.ID)
 		return u, err
 	}
-	s.opts.Log.Info("user signed up through provider", "provider", c.cfg.Name, "user", u.ID)
+	s.opts.Log.InfoContext(ctx, "user signed up through provider", "provider", c.cfg.Name, "user", u.ID)
 	return u, nil
 }
 
