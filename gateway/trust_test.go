@@ -38,15 +38,24 @@ func TestTrustedIssuerTokensThroughTheGateway(t *testing.T) {
 	for !e.g.issuers.Ready() && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	mint := func(sub string, roles ...string) string {
-		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"iss": iss.URL, "aud": "authgate", "sub": sub,
-			"exp": time.Now().Add(time.Minute).Unix(), "preferred_username": "deploy bot", "roles": roles})
+	mintClaims := func(extra jwt.MapClaims, sub string, roles ...string) string {
+		c := jwt.MapClaims{"iss": iss.URL, "aud": "authgate", "sub": sub,
+			"exp": time.Now().Add(time.Minute).Unix(), "preferred_username": "deploy bot", "roles": roles}
+		for k, v := range extra {
+			c[k] = v
+		}
+		tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 		tok.Header["kid"] = "svc-1"
 		s, err := tok.SignedString(key)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
+	}
+	mint := func(sub string, roles ...string) string { return mintClaims(nil, sub, roles...) }
+	// amr and auth_time as an OpenID provider sets them after its own MFA.
+	mfa := func(amr []string, ago time.Duration) string {
+		return mintClaims(jwt.MapClaims{"amr": amr, "auth_time": time.Now().Add(-ago).Unix()}, "deploy")
 	}
 	alice := e.addUser("alice", "alice-password-1", "user")
 	tests := []struct {
@@ -62,6 +71,12 @@ func TestTrustedIssuerTokensThroughTheGateway(t *testing.T) {
 		{"a subject equal to a local user ID stays the issuer's", "GET", "/api/x", mint(alice.ID), nil, 200, "corp:" + alice.ID},
 		{"roles beyond allowed_roles are dropped", "GET", "/admin/x", mint("deploy", "superuser"), nil, 403, ""},
 		{"forward-auth", "GET", "/auth/verify", mint("deploy", "admin"), []string{"X-Original-Method", "GET", "X-Original-URI", "/admin/x"}, 200, "corp:deploy"},
+		{"mfa rule met by the issuer's amr", "GET", "/secure/x", mfa([]string{"pwd", "mfa"}, time.Minute), nil, 200, "corp:deploy"},
+		{"mfa rule, issuer's amr without a second factor", "GET", "/secure/x", mfa([]string{"pwd"}, time.Minute), nil, 401, ""},
+		{"mfa rule, no amr", "GET", "/secure/x", mint("deploy"), nil, 401, ""},
+		{"step-up met by the issuer's auth_time", "GET", "/stepup/x", mfa([]string{"otp"}, time.Minute), nil, 200, "corp:deploy"},
+		{"step-up, the issuer's auth_time too old", "GET", "/stepup/x", mfa([]string{"otp"}, time.Hour), nil, 401, ""},
+		{"forward-auth, mfa rule met", "GET", "/auth/verify", mfa([]string{"swk"}, time.Minute), []string{"X-Original-Method", "GET", "X-Original-URI", "/secure/x"}, 200, "corp:deploy"},
 		{"not on own routes: /me", "GET", "/me", mint("deploy"), nil, 401, ""},
 		{"not on own routes: logout", "POST", "/logout", mint("deploy"), nil, 401, ""},
 	}
