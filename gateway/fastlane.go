@@ -79,6 +79,9 @@ func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
 		}
 		return false
 	}
+	if !ex.Header.IsGet() && !ex.Header.IsHead() {
+		return false // proxied with a body or streamed by the Fiber app
+	}
 	rq.path, rq.query = path, query
 	st.method = fasthttp.MethodGet
 	if ex.Header.IsHead() {
@@ -107,21 +110,27 @@ func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
 	return true
 }
 
-// verify answers a forward-auth request on the loop (ex.Answer) with the
-// decision the Fiber app's verify makes (forwardAuth), or declines what the
+// verify answers a forward-auth request (any bodiless method: nginx's
+// auth_request asks with the original request's) on the loop (ex.Answer)
+// with the decision the Fiber app's verify makes (forwardAuth), or declines
+// what the
 // loop cannot answer exactly as the Fiber app would: a head whose field
 // names the Fiber app refuses (serve answers 400 before any route), and a
 // 5xx problem (the store catching up), which the Fiber app logs with its
 // cause.
 func (f *fastHandler) verify(ex *fastpath.Exchange, st *fastState) bool {
 	g, rq := st.g, &st.rq
-	if !validFieldNames(rq.hdr) {
-		return false
+	if !validFieldNames(rq.hdr) || ex.Header.IsConnect() {
+		return false // CONNECT: fasthttp reads its target apart; left to the Fiber app
 	}
 	rq.route = "verify"
-	st.method = fasthttp.MethodGet
-	if ex.Header.IsHead() {
+	switch {
+	case ex.Header.IsGet():
+		st.method = fasthttp.MethodGet
+	case ex.Header.IsHead():
 		st.method = fasthttp.MethodHead
+	default: // nginx asks with the original request's method
+		st.method = string(ex.Header.Method())
 	}
 	resp := ex.Answer()
 	resp.Header.Set("X-Request-Id", rq.id)

@@ -415,7 +415,8 @@ func TestFastPathHandsOverWhatItDoesNotServe(t *testing.T) {
 		{"chunked POST", "POST", "POST /api/x HTTP/1.1\r\nHost: a\r\n" + authz(fe.user) + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 200},
 		{"HTTP/1.0", "GET", "GET /api/x HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n" + authz(fe.user) + "\r\n", 200},
 		{"Expect", "GET", get("/api/x", authz(fe.user), "Expect: 100-continue\r\n"), 200},
-		{"forward-auth POST", "POST", verifyReq("POST", nginxAsks("GET", "/api/x"), authz(fe.user)), 403},
+		{"forward-auth POST with a body", "POST", verifyReq("POST", nginxAsks("GET", "/api/x"), authz(fe.user), "Content-Length: 2\r\n") + "{}", 403},
+		{"forward-auth CONNECT", "CONNECT", "CONNECT /auth/verify HTTP/1.1\r\nHost: a\r\n" + nginxAsks("GET", "/public/x") + "\r\n", 403},
 		{"forward-auth with a space in a field name", "GET", verifyReq("GET", nginxAsks("GET", "/api/x"), "X Y: z\r\n"), 400},
 	}
 	for _, tc := range tests {

@@ -254,8 +254,17 @@ func testForwardAuthOnTheFastPath(t *testing.T, untrusted *fastEnv) {
 		{"step-up rule, stale", "GET", verifyReq("GET", caddyAsks("GET", "/stepup/x"), stale), 401, false},
 		{"step-up rule, stale, navigation", "GET", verifyReq("GET", caddyAsks("GET", "/stepup/x"), stale, navigate), 302, false},
 		{"step-up rule, fresh", "GET", verifyReq("GET", nginxAsks("GET", "/stepup/x"), withFactor), 200, false},
+		// nginx asks with the original method, without the body
+		{"nginx POST /auth/verify", "POST", verifyReq("POST", nginxAsks("POST", "/api/x"), user), 200, false},
+		{"nginx PUT refused", "PUT", verifyReq("PUT", nginxAsks("PUT", "/admin/x"), user), 403, false},
+		{"nginx DELETE with Content-Length: 0", "DELETE", verifyReq("DELETE", nginxAsks("DELETE", "/api/x"), user, "Content-Length: 0\r\n"), 200, false},
+		{"nginx PATCH without a token", "PATCH", verifyReq("PATCH", nginxAsks("PATCH", "/api/x")), 401, false},
+		{"nginx OPTIONS", "OPTIONS", verifyReq("OPTIONS", nginxAsks("OPTIONS", "/public/x")), 200, false},
+		{"nginx PROPFIND", "PROPFIND", verifyReq("PROPFIND", nginxAsks("PROPFIND", "/api/dav"), user), 200, false},
+		{"nginx POST, cross-site with the cookie", "POST", verifyReq("POST", nginxAsks("POST", "/api/x"), cookie, "Origin: https://evil.example\r\n"), 403, false},
+		{"TRACE", "TRACE", verifyReq("TRACE", nginxAsks("TRACE", "/api/x"), user), 200, false},
 		// what the loops leave to the Fiber app
-		{"POST to verify", "POST", verifyReq("POST", nginxAsks("GET", "/api/x"), user), 200, true},
+		{"POST with a body", "POST", verifyReq("POST", nginxAsks("GET", "/api/x"), user, "Content-Length: 2\r\n") + "{}", 200, true},
 		{"space in a field name", "GET", verifyReq("GET", nginxAsks("GET", "/api/x"), user, "X Y: z\r\n"), 400, true},
 	})
 	t.Run("untrusted peer", func(t *testing.T) {
@@ -298,7 +307,8 @@ func testForwardAuthHandsOverA503(t *testing.T) {
 // to the Fiber app alone, from a trusted proxy, and wants the same bytes
 // back (Date and X-Request-Id aside). family picks the header names
 // (nginx's, Traefik's/Caddy's, or both), flags add a token, the session
-// cookie, a browser navigation and a cross-site Origin.
+// cookie, a browser navigation and a cross-site Origin, and ask with the
+// original method as nginx does.
 func FuzzForwardAuthAgreesWithTheFiberApp(f *testing.F) {
 	for _, s := range []struct {
 		uri, method, host string
@@ -319,6 +329,9 @@ func FuzzForwardAuthAgreesWithTheFiberApp(f *testing.F) {
 		{"*", "GET", "", 2, 1},
 		{"/api/x", "PROPFIND", "[::1]:80", 1, 2},
 		{"/public/%C0%AE", "GET", "", 1, 4 | 8},
+		{"/api/x", "POST", "", 0, 1 | 16},
+		{"/public/x", "HEAD", "", 0, 16},
+		{"/api/x", "DELETE", "", 0, 2 | 8 | 16},
 	} {
 		f.Add(s.uri, s.method, s.host, s.family, s.flags)
 	}
@@ -354,9 +367,16 @@ func FuzzForwardAuthAgreesWithTheFiberApp(f *testing.F) {
 		if flags&8 != 0 {
 			b.WriteString("Origin: https://evil.example\r\n")
 		}
-		raw := verifyReq("GET", b.String())
-		_, got := dialRaw(t, fe.fast).send("GET", raw)
-		_, want := dialRaw(t, fe.slow).send("GET", raw)
+		asks := "GET"
+		switch method {
+		case "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD":
+			if flags&16 != 0 {
+				asks = method // as nginx asks: with the original method
+			}
+		}
+		raw := verifyReq(asks, b.String())
+		_, got := dialRaw(t, fe.fast).send(asks, raw)
+		_, want := dialRaw(t, fe.slow).send(asks, raw)
 		if got != want {
 			t.Fatalf("%q\nfast path\n%s\nFiber app\n%s", raw, got, want)
 		}

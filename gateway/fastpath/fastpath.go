@@ -16,11 +16,13 @@
 // app through the listener Handoff returns, and the connection stays there:
 //
 //   - requests with a body, chunked or Content-Length > 0, Expect, Upgrade,
-//     HTTP/1.0, Connection: close, methods other than GET and HEAD;
+//     HTTP/1.0, Connection: close;
 //   - a head that is not complete in one read, or followed by more bytes
 //     (a pipelined request, also one after a head that ends in a bare LF
 //     blank line, which fasthttp ends there and headEnd would not);
-//   - anything Handler.Route declines: the gateway's own routes other than
+//   - anything Handler.Route declines: methods other than GET and HEAD
+//     (except forward-auth, which nginx asks with the original request's
+//     method), the gateway's own routes other than
 //     forward-auth, proxied requests it would answer with a problem (400,
 //     401, 403), https upstreams, and forward-auth answers it cannot write
 //     exactly as the Fiber app would (a 5xx such as the store catching up,
@@ -69,8 +71,8 @@ import (
 // goroutine, Problem and Done on a loop or on a relay goroutine: they must be
 // safe for concurrent use and must not block.
 type Handler interface {
-	// Route decides ex, whose Header holds a complete bodiless GET or HEAD
-	// request from ex.Peer. It returns false to hand the connection, this
+	// Route decides ex, whose Header holds a complete bodiless request
+	// (any method) from ex.Peer. It returns false to hand the connection, this
 	// request included, to the Fiber app, or true after setting
 	// ex.Upstream, ex.Head (the upstream request head) and ex.ID, or after
 	// filling ex.Answer() for the loop to answer without an upstream.

@@ -11,7 +11,10 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-func TestEligibleServesOnlyBodilessPersistentGetAndHead(t *testing.T) {
+// TestEligibleServesOnlyBodilessPersistentRequests: any method, which
+// Handler.Route then decides (the gateway proxies GET and HEAD, and answers
+// forward-auth, which nginx asks with the original method).
+func TestEligibleServesOnlyBodilessPersistentRequests(t *testing.T) {
 	tests := []struct {
 		raw  string
 		want bool
@@ -27,9 +30,11 @@ func TestEligibleServesOnlyBodilessPersistentGetAndHead(t *testing.T) {
 		{"GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\n\r\n", false},
 		{"GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", false},
 		{"GET / HTTP/1.1\r\nHost: a\r\nuPgRaDe: h2c\r\n\r\n", false},
-		{"POST / HTTP/1.1\r\nHost: a\r\n\r\n", false},
-		{"DELETE / HTTP/1.1\r\nHost: a\r\n\r\n", false},
-		{"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", false},
+		{"POST / HTTP/1.1\r\nHost: a\r\n\r\n", true}, // bodiless: Route decides
+		{"DELETE / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", true},
+		{"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\n", false},
+		{"DELETE / HTTP/1.1\r\nHost: a\r\n\r\n", true},
+		{"OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", true},
 	}
 	for _, tc := range tests {
 		var h fasthttp.RequestHeader

@@ -6,15 +6,18 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// eligible reports whether the loop may serve the request: a bodiless GET
-// or HEAD on a persistent HTTP/1.1 connection, no Expect, no Upgrade.
+// eligible reports whether the loop may serve the request: a bodiless
+// request on a persistent HTTP/1.1 connection, no Expect, no Upgrade. Any
+// method: Handler.Route declines what the loop does not serve (it proxies
+// GET and HEAD only, and answers forward-auth, which nginx asks with the
+// original request's method).
 func eligible(h *fasthttp.RequestHeader) bool {
 	// ContentLength is -2 when the request has no Content-Length and no
 	// Transfer-Encoding: no body.
 	if cl := h.ContentLength(); cl != 0 && cl != -2 {
 		return false
 	}
-	if !(h.IsGet() || h.IsHead()) || !h.IsHTTP11() || h.ConnectionClose() {
+	if !h.IsHTTP11() || h.ConnectionClose() {
 		return false
 	}
 	for k := range h.All() {
