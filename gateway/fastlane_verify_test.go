@@ -73,7 +73,8 @@ func dialRaw(t testing.TB, addr string) *rawClient {
 }
 
 // send writes raw and returns the response and its bytes, with the values
-// that differ by the request (Date, X-Request-Id) masked.
+// that differ by the request (Date, X-Request-Id) masked, and any bytes
+// that follow it.
 func (c *rawClient) send(method, raw string) (resp, string) {
 	c.t.Helper()
 	_ = c.conn.SetDeadline(time.Now().Add(10 * time.Second))
@@ -91,7 +92,12 @@ func (c *rawClient) send(method, raw string) (resp, string) {
 		c.t.Fatalf("%q: body: %v", raw, err)
 	}
 	if c.br.Buffered() != 0 {
-		c.t.Fatalf("%q: %d bytes after the response", raw, c.br.Buffered())
+		// More than the response says: fasthttp sends the body of its
+		// own 400 for a head it cannot parse even to a HEAD, and closes.
+		// Keep what follows, until the connection ends, for the
+		// comparison.
+		_ = c.conn.SetReadDeadline(time.Now().Add(time.Second))
+		_, _ = io.Copy(io.Discard, c.br)
 	}
 	b := volatileFields.ReplaceAllString(c.rec.String(), "$1: -")
 	return resp{status: res.StatusCode, header: res.Header, body: body}, b

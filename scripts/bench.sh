@@ -17,7 +17,12 @@
 #   authgate-warn  the same with log.level warn (no request log lines)
 #   fa-authgate    (FORWARD=1) nginx with examples/nginx.conf, as the
 #                  forward-auth docs show: auth_request to authgate-warn's
-#                  /auth/verify, then proxy_pass to the upstream
+#                  /auth/verify, then proxy_pass to the upstream. authgate
+#                  runs with server.fast_path on, so its event loops answer
+#                  the subrequests; the summary prints how many requests
+#                  the loops answered and how many connections they handed
+#                  to the Fiber app (from authgate-warn's /metrics on
+#                  ADMIN_PORT [18092])
 #   fa-checker     (FORWARD=1) the same nginx config, auth_request to
 #                  scripts/jwtcheck, a minimal Go JWT checker (EdDSA with
 #                  authgate's key; no revocation, rules or identity headers)
@@ -80,6 +85,7 @@ NGINX_LOG_PORT=${NGINX_LOG_PORT:-18085}
 AUTHGATE_PORT=${AUTHGATE_PORT:-18083}
 AUTHGATE_WARN_PORT=${AUTHGATE_WARN_PORT:-18084}
 FORWARD=${FORWARD:-0}
+ADMIN_PORT=${ADMIN_PORT:-18092}
 FA_PORT=${FA_PORT:-18086}
 FA_CHECK_PORT=${FA_CHECK_PORT:-18087}
 CHECKER_PORT=${CHECKER_PORT:-18088}
@@ -113,7 +119,7 @@ if (($(ulimit -n) < want_files)); then
 fi
 
 port_busy() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$NGINX_LOG_PORT" "$AUTHGATE_PORT" "$AUTHGATE_WARN_PORT" $( ((FORWARD)) && echo "$FA_PORT $FA_CHECK_PORT $CHECKER_PORT"); do
+for p in "$UPSTREAM_PORT" "$NGINX_PORT" "$NGINX_LOG_PORT" "$AUTHGATE_PORT" "$AUTHGATE_WARN_PORT" $( ((FORWARD)) && echo "$FA_PORT $FA_CHECK_PORT $CHECKER_PORT $ADMIN_PORT"); do
 	! port_busy "$p" || die "port $HOST:$p is in use; choose others with UPSTREAM_PORT, NGINX_PORT, NGINX_LOG_PORT, AUTHGATE_PORT, AUTHGATE_WARN_PORT"
 done
 
@@ -205,11 +211,13 @@ server[nginx-log]=$!
 PASSWORD=bench-password-$RANDOM$RANDOM
 HASH=$(printf '%s\n' "$PASSWORD" | "$B/authgate" hash-password)
 
-# start_authgate NAME PORT LEVEL TARGET [EXTRA_YAML]
+# start_authgate NAME PORT LEVEL TARGET [EXTRA_YAML]; ADMIN_LISTEN [off] in
+# the environment is its admin listener. server.fast_path is on by default:
+# the event loops serve (and answer forward-auth).
 start_authgate() {
 	cat >"$B/$1.yaml" <<EOF
 listen: "$HOST:$2"
-admin_listen: "off"   # two instances would both want 127.0.0.1:8081
+admin_listen: "${ADMIN_LISTEN:-off}"   # two instances would both want 127.0.0.1:8081
 data_dir: $B/data-$1   # the embedded store and the generated signing key
 log: {level: $3}
 upstreams:
@@ -233,7 +241,8 @@ EOF
 
 echo "== authgate on $HOST:$AUTHGATE_PORT (log info) and $HOST:$AUTHGATE_WARN_PORT (log warn)"
 start_authgate info "$AUTHGATE_PORT" info authgate
-start_authgate warn "$AUTHGATE_WARN_PORT" warn authgate-warn
+ADMIN_LISTEN=$( ((FORWARD)) && echo "$HOST:$ADMIN_PORT" || echo off) \
+	start_authgate warn "$AUTHGATE_WARN_PORT" warn authgate-warn
 if ((TRACING)); then
 	echo "== authgate-fiber on $HOST:$FIBER_PORT (no fast path), authgate-trace on $HOST:$TRACE_PORT (tracing, ratio $TRACE_RATIO, to the sink on $OTLP_PORT)"
 	nginx_conf otlp-sink "$OTLP_PORT" "" 'return 200;'
@@ -436,6 +445,13 @@ if ((FORWARD)); then
 	printf 'forward-auth: nginx auth_request to authgate / to the minimal checker = %.2f req/s, %.2f CPU per request\n' \
 		"$(awk -v a="${rps[fa-authgate]}" -v b="${rps[fa-checker]}" 'BEGIN { print a / b }')" \
 		"$(awk -v a="${cpu[fa-authgate]}" -v b="${cpu[fa-checker]}" 'BEGIN { print b ? a / b : 0 }')"
+	# authgate_fast_path_total{outcome="served"} counts the requests the
+	# loops answered (proxied and forward-auth), handed_over the
+	# connections they gave to the Fiber app.
+	curl -s --max-time 5 "http://$HOST:$ADMIN_PORT/metrics" | awk '
+		/^authgate_fast_path_total\{outcome="served"\}/ { s = $2 }
+		/^authgate_fast_path_total\{outcome="handed_over"\}/ { h = $2 }
+		END { printf "authgate-warn fast path: %.0f requests answered by the loops, %.0f connections handed to the Fiber app\n", s, h }'
 fi
 if ((TRACING)); then
 	printf 'tracing (ratio %s): authgate-trace / authgate-warn = %.2f req/s, %.2f CPU per request; authgate-trace / authgate-fiber (the spans alone) = %.2f req/s, %.2f CPU per request\n' \
