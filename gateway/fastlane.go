@@ -113,11 +113,10 @@ func (f *fastHandler) route(ex *fastpath.Exchange, st *fastState) bool {
 // verify answers a forward-auth request (any bodiless method: nginx's
 // auth_request asks with the original request's) on the loop (ex.Answer)
 // with the decision the Fiber app's verify makes (forwardAuth), or declines
-// what the
-// loop cannot answer exactly as the Fiber app would: a head whose field
-// names the Fiber app refuses (serve answers 400 before any route), and a
-// 5xx problem (the store catching up), which the Fiber app logs with its
-// cause.
+// what the loop cannot answer exactly as the Fiber app would: a head whose
+// field names the Fiber app refuses (serve answers 400 before any route),
+// CONNECT, and a 5xx problem (the store catching up), which the Fiber app
+// logs with its cause.
 func (f *fastHandler) verify(ex *fastpath.Exchange, st *fastState) bool {
 	g, rq := st.g, &st.rq
 	if !validFieldNames(rq.hdr) || ex.Header.IsConnect() {
