@@ -44,6 +44,8 @@ commands (USER is a username or a user id):
   enable USER            allow logins again
   delete USER            delete the account; ends its sessions
   revoke-sessions USER   end every session (tokens refused on the next request)
+  reset-mfa USER         delete every second factor (TOTP, passkeys, recovery codes)
+                         and end the user's sessions: for a user who lost them
 
 flags of every command:
   -config F   the gateway's config (default gateway.yaml, or AUTHGATE_CONFIG)
@@ -263,6 +265,7 @@ func report(w io.Writer, op string, res Result, asJSON bool) {
 			"enable":          "enabled",
 			"delete":          "deleted; sessions ended",
 			"revoke-sessions": "sessions ended",
+			"reset-mfa":       "second factors deleted; sessions ended",
 		}[op]
 		fmt.Fprintf(w, "%s (%s): %s\n", res.User.Username, res.User.ID, done)
 	}

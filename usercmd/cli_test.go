@@ -106,11 +106,29 @@ func TestEveryCommandOnTheEmbeddedStore(t *testing.T) {
 	if err != nil || !ok {
 		t.Errorf("set-password did not set the password: %v %v", ok, err)
 	}
+	putFactors := func() {
+		withStore(t, cfg, func(st store.Store) {
+			f, _ := st.GetSecondFactors(context.Background(), v.ID)
+			f.UserID, f.RecoveryHashes = v.ID, []string{"h"}
+			if _, err := st.PutSecondFactors(context.Background(), f); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	putFactors()
+	if o := users(t, path, "", "reset-mfa", "carol"); o.code != 1 || !strings.Contains(o.stderr, "not enabled") {
+		t.Fatalf("reset-mfa with mfa off: %+v", o)
+	}
+	mfaPath, _ := writeConfig(t, "store: {path: "+cfg.Store.Path+"}\nmfa: {enabled: true, encryption_key: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=}\n")
+	if o := users(t, mfaPath, "", "reset-mfa", "carol"); o.code != 0 || !strings.Contains(o.stdout, "second factors deleted") {
+		t.Fatalf("reset-mfa: %+v", o)
+	}
 	withStore(t, cfg, func(st store.Store) {
-		if _, err := st.PutSecondFactors(context.Background(), store.SecondFactors{UserID: v.ID, RecoveryHashes: []string{"h"}}); err != nil {
-			t.Fatal(err)
+		if f, err := st.GetSecondFactors(context.Background(), v.ID); err != nil || f.Version != 0 {
+			t.Errorf("second factors after reset-mfa: %+v, %v; want none", f, err)
 		}
 	})
+	putFactors()
 	if o := users(t, path, "", "delete", "carol"); o.code != 0 {
 		t.Fatalf("delete: %+v", o)
 	}

@@ -68,7 +68,7 @@ type Result struct {
 }
 
 // Ops are the commands, in the order the usage lists them.
-var Ops = []string{"add", "list", "show", "set-password", "set-roles", "disable", "enable", "delete", "revoke-sessions"}
+var Ops = []string{"add", "list", "show", "set-password", "set-roles", "disable", "enable", "delete", "revoke-sessions", "reset-mfa"}
 
 // Execute runs req on svc. The command line calls it with a service on the
 // store it opened; the gateway calls it for requests on its control socket.
@@ -138,6 +138,11 @@ func execute(ctx context.Context, svc *account.Service, req Request) (Result, er
 		return Result{User: viewOf(u)}, nil
 	case "revoke-sessions":
 		if err := svc.RevokeSessions(ctx, u.ID, req.Actor); err != nil {
+			return Result{}, err
+		}
+		return Result{User: viewOf(u)}, nil
+	case "reset-mfa":
+		if err := svc.ResetSecondFactorsBy(ctx, u.ID, req.Actor); err != nil {
 			return Result{}, err
 		}
 		return Result{User: viewOf(u)}, nil
