@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"authgate/auth"
 )
 
@@ -223,5 +225,28 @@ func TestSecondFactorBrowserNavigation(t *testing.T) {
 				t.Fatalf("status %d Location %q, want %d %q: %s", r.status, r.header.Get("Location"), tc.status, tc.to, r.body)
 			}
 		})
+	}
+}
+
+// TestSecondFactorCheckCostsNoAllocation: deciding an mfa rule with
+// max_age from a cached token allocates no more than an authenticated rule
+// without one (the fast path's budget).
+func TestSecondFactorCheckCostsNoAllocation(t *testing.T) {
+	e := newEnv(t, nil)
+	e.addUser("alice", "alice-password-1", "user")
+	var hdr fasthttp.RequestHeader
+	hdr.Set("Authorization", "Bearer "+e.tokenFor("alice", withOTP))
+	rq := &request{hdr: &hdr}
+	allocs := func(path string) float64 {
+		d := e.g.rules.Match("GET", "app.test", path)
+		if _, _, err := e.g.judge(rq, d); err != nil { // also fills the token cache
+			t.Fatalf("%s: %v", path, err)
+		}
+		return testing.AllocsPerRun(200, func() { _, _, _ = e.g.judge(rq, d) })
+	}
+	plain, stepUp := allocs("/api/x"), allocs("/stepup/x")
+	t.Logf("allocations per decision: plain %v, step-up %v", plain, stepUp)
+	if stepUp > plain {
+		t.Fatalf("judge allocates %v times on a step-up rule, %v on a plain one", stepUp, plain)
 	}
 }
