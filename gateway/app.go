@@ -207,7 +207,12 @@ func (g *Gateway) expectHandler(app *fiber.App) func(*fasthttp.RequestCtx) int {
 		g.identify(&rq)
 		err := g.beforeBody(c, &rq)
 		if err == nil {
-			return fasthttp.StatusContinue
+			return fasthttp.StatusContinue // serve decides it again, and traces it
+		}
+		if g.tr != nil {
+			// Refused here, never served: its trace is this span and its
+			// log line.
+			defer g.endTrace(c, &rq, g.startTrace(c, &rq))
 		}
 		c.Set("X-Request-Id", rq.id)
 		p := g.logProblem(c, asProblem(err))

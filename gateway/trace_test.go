@@ -281,6 +281,24 @@ func TestTraceOfALogin(t *testing.T) {
 	}
 }
 
+// A request refused before its body is read (Expect: 100-continue) is
+// traced too: its server span and its log line.
+func TestTraceOfARequestRefusedAtExpect(t *testing.T) {
+	e := newTracedEnv(t, false)
+	r := e.raw("POST /api/upload HTTP/1.1", "Expect", "100-continue", "Content-Length", "5")
+	if r.status != 401 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	id := r.header.Get("X-Request-Id")
+	server, _ := e.serverSpan(t, id)
+	if server.Name != "POST proxy" || server.Attrs["http.response.status_code"] != "401" {
+		t.Errorf("server span %+v", server)
+	}
+	if line := logLine(t, e.logs.String(), "request", id); line["trace_id"] != server.TraceID {
+		t.Errorf("log line %v: want trace_id %s", line, server.TraceID)
+	}
+}
+
 // Forward-auth requests are traced too, continuing the trusted proxy's
 // trace (nginx's auth_request subrequest carries its traceparent).
 func TestTraceOfAForwardAuthRequest(t *testing.T) {
