@@ -56,7 +56,8 @@ const (
 
 // Events lists every event type (for the docs and the tests).
 var Events = []string{SignIn, Lockout, RateLimited, SignOut, RefreshReuse, PasswordChanged, PasswordReset,
-	EmailVerified, Registered, ProfileChanged, UserCreated, UserUpdated, UserDeleted, SessionsRevoked}
+	EmailVerified, Registered, ProfileChanged, UserCreated, UserUpdated, UserDeleted, SessionsRevoked,
+	SecondFactorEnrolled, SecondFactorRemoved, SecondFactor, RecoveryCodeUsed, RecoveryCodesRegenerated}
 
 // Outcomes.
 const (

@@ -76,6 +76,11 @@ var (
 	ProblemAccountDisabled      = ProblemType{"account-disabled", "Account deactivated", fiber.StatusForbidden}
 	ProblemAccountExists        = ProblemType{"account-exists", "An account with this email exists", fiber.StatusConflict}
 	ProblemProviderUnavailable  = ProblemType{"provider-unavailable", "Identity provider unavailable", fiber.StatusBadGateway}
+
+	// Second factors (package mfa, account/secondfactor.go).
+	ProblemSecondFactorInvalid = ProblemType{"second-factor-invalid", "Invalid second factor", fiber.StatusUnauthorized}
+	ProblemFreshSecondFactor   = ProblemType{"fresh-second-factor-required", "A recent second factor is required", fiber.StatusForbidden}
+	ProblemNotEnrolled         = ProblemType{"second-factor-not-enrolled", "No such second factor", fiber.StatusConflict}
 )
 
 // Catalogue lists every problem type, for docs/errors.md and its test.
@@ -91,6 +96,7 @@ var Catalogue = []ProblemType{
 	ProblemSecondFactorRequired,
 	ProblemOAuthState, ProblemOAuthDenied, ProblemOAuthCode, ProblemOAuthToken, ProblemOAuthEmailUnverified,
 	ProblemOAuthSignupOff, ProblemAccountDisabled, ProblemAccountExists, ProblemProviderUnavailable,
+	ProblemSecondFactorInvalid, ProblemFreshSecondFactor, ProblemNotEnrolled,
 }
 
 // Problem is an error that is answered as an RFC 9457 problem document.
@@ -238,6 +244,10 @@ var accountProblems = map[account.Kind]ProblemType{
 	account.KindNotFound:           ProblemNotFound,
 	account.KindRateLimited:        ProblemRateLimited,
 	account.KindLocked:             ProblemLocked,
+	account.KindSecondFactorInvalid: ProblemSecondFactorInvalid,
+	account.KindFreshSecondFactor:   ProblemFreshSecondFactor,
+	account.KindNotEnrolled:         ProblemNotEnrolled,
+	account.KindSecondFactorRequired: ProblemSecondFactorRequired,
 }
 
 // accountProblem is the problem document of a refusal. Only validation
@@ -251,6 +261,8 @@ func accountProblem(e *account.Error) *Problem {
 	switch e.Kind {
 	case account.KindValidation, account.KindWeakPassword, account.KindUsernameTaken, account.KindEmailTaken:
 		p.Field = e.Field
+	case account.KindSecondFactorRequired: // a restricted token, second step pending
+		p.Step = StepVerify
 	}
 	return p
 }

@@ -34,6 +34,7 @@ func (g *Gateway) ownRoutes() routeTable {
 		t.pages = &route{name: "page", anyMethod: g.servePage}
 	}
 	g.providerRoutes(&t)
+	g.mfaRoutes(&t)
 	return t
 }
 
