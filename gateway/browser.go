@@ -45,7 +45,9 @@ func (g *Gateway) buildBrowser() error {
 func (g *Gateway) servePage(c *fiber.Ctx, rq *request) error {
 	sub, _ := c.Locals(localID).(string)
 	r := pages.Request{ClientIP: rq.clientIP}
-	if claims, err := g.authenticate(rq); err == nil {
+	// Restricted tokens too: the second-step page is where they are used
+	// (every other page refuses them).
+	if claims, err := g.authenticateStep(rq); err == nil {
 		r.Claims = claims
 	}
 	r.Refresh = string(rq.hdr.Cookie(g.jar(rq.hdr).refresh))

@@ -97,7 +97,9 @@ func New(o Options) (*Pages, error) {
 		}
 		formAction += " " + host
 	}
-	p.csp = "default-src 'none'; style-src 'nonce-%s'; img-src 'self' data:; form-action " + formAction +
+	// Scripts: only the passkey script, served from here ('self'), which
+	// fetches the JSON routes of this site.
+	p.csp = "default-src 'none'; style-src 'nonce-%s'; img-src 'self' data:; script-src 'self'; connect-src 'self'; form-action " + formAction +
 		"; frame-ancestors 'none'; base-uri 'none'"
 	return p, nil
 }
@@ -167,6 +169,15 @@ func (p *Pages) Serve(c *fiber.Ctx, sub string, r Request) (ok bool, err error) 
 		h = p.signOut
 	case PageSigned:
 		h = p.signedOut
+	case PageMFA:
+		h = p.secondStep
+	case PageSecurity:
+		h = p.security
+	case PageMFAScript:
+		if !p.mfaOn() {
+			return false, nil
+		}
+		return true, p.script(c)
 	default:
 		name, found := strings.CutPrefix(sub, PageSignIn+"/")
 		s, known := p.scoped[name]
@@ -266,10 +277,31 @@ func templateOf(page string) string {
 	return page
 }
 
+// script serves the passkey script (GET and HEAD only).
+func (p *Pages) script(c *fiber.Ctx) error {
+	switch c.Method() {
+	case fiber.MethodGet, fiber.MethodHead:
+	default:
+		c.Set(fiber.HeaderAllow, "GET, HEAD")
+		return c.Status(fiber.StatusMethodNotAllowed).SendString("method not allowed")
+	}
+	h := &c.Response().Header
+	h.Set(fiber.HeaderContentType, "text/javascript; charset=utf-8")
+	h.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	h.Set(fiber.HeaderCacheControl, "no-cache")
+	h.Set(fiber.HeaderContentSecurityPolicy, "default-src 'none'; frame-ancestors 'none'")
+	c.Status(fiber.StatusOK)
+	if c.Method() == fiber.MethodHead {
+		return nil
+	}
+	return c.Send(passkeyJS)
+}
+
 var titles = map[string]string{
 	PageSignIn: "Sign in", PageRegister: "Create an account", PageForgot: "Forgot your password?",
 	PageReset: "Choose a new password", PageVerify: "Confirm your email address", PagePassword: "Change your password",
 	PageSignOut: "Sign out", PageSigned: "Signed out", PageMessage: "authgate",
+	PageMFA: "Second step", PageSecurity: "Sign-in security",
 }
 
 // see is a 303 to a page or return address.
@@ -321,6 +353,8 @@ var kindStatus = map[account.Kind]int{
 	account.KindInvalidCredentials: 401, account.KindInvalidToken: 401, account.KindInvalidRefresh: 401,
 	account.KindForbidden: 403, account.KindPasswordChange: 403, account.KindEmailNotVerified: 403,
 	account.KindRegistrationOff: 403, account.KindNotFound: 404, account.KindRateLimited: 429, account.KindLocked: 429,
+	account.KindSecondFactorInvalid: 401, account.KindSecondFactorRequired: 401, account.KindNotEnrolled: 409,
+	account.KindFreshSecondFactor: 403,
 }
 
 func (p *Pages) ctx(c *fiber.Ctx) (context.Context, context.CancelFunc) {
@@ -341,6 +375,9 @@ func (p *Pages) signIn(c *fiber.Ctx, v *View, r Request, scope *config.ScopedSig
 	}
 	if c.Method() != fiber.MethodPost {
 		if r.Claims != nil && !r.Claims.PasswordChange && scope == nil {
+			if r.Claims.Step != "" && p.mfaOn() {
+				return see(c, p.MFAURL(p.ret.Resolve(v.Return)))
+			}
 			return see(c, p.ret.Resolve(v.Return))
 		}
 		return p.render(c, fiber.StatusOK, page, v)
@@ -370,6 +407,9 @@ func (p *Pages) signIn(c *fiber.Ctx, v *View, r Request, scope *config.ScopedSig
 	p.host.SetSession(c, pair)
 	p.newCSRF(c, v)
 	ret := p.ret.Resolve(v.Return)
+	if pair.Claims.Step != "" { // a second factor to give (or set up) first
+		return see(c, p.MFAURL(ret))
+	}
 	if pair.Claims.PasswordChange {
 		return see(c, p.PasswordURL(ret))
 	}
@@ -465,6 +505,9 @@ func (p *Pages) verify(c *fiber.Ctx, v *View, r Request) error {
 func (p *Pages) password(c *fiber.Ctx, v *View, r Request) error {
 	if r.Claims == nil {
 		return see(c, p.SignInURL(p.Path(PagePassword)))
+	}
+	if r.Claims.Step != "" { // the second factor first
+		return see(c, p.MFAURL(p.Path(PagePassword)))
 	}
 	v.Must = r.Claims.PasswordChange
 	if c.Method() != fiber.MethodPost {

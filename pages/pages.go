@@ -34,6 +34,9 @@ import (
 //go:embed templates/*.html
 var builtin embed.FS
 
+//go:embed static/passkey.js
+var passkeyJS []byte
+
 // Names of the pages (their template files are <name>.html).
 const (
 	PageSignIn   = "sign-in"
@@ -45,9 +48,15 @@ const (
 	PageSignOut  = "sign-out"
 	PageSigned   = "signed-out"
 	PageMessage  = "message"
+	PageMFA      = "mfa"      // the second step (and enrolment, step-up)
+	PageSecurity = "security" // manage second factors
 )
 
-var pageNames = []string{PageSignIn, PageRegister, PageForgot, PageReset, PageVerify, PagePassword, PageSignOut, PageSigned, PageMessage}
+var pageNames = []string{PageSignIn, PageRegister, PageForgot, PageReset, PageVerify, PagePassword, PageSignOut, PageSigned, PageMessage,
+	PageMFA, PageSecurity}
+
+// withParts are the pages that also get the templates of mfa-parts.html.
+var withParts = map[string]bool{PageMFA: true, PageSecurity: true}
 
 // Templates are the parsed pages: each is the layout plus its content.
 type Templates struct {
@@ -80,6 +89,12 @@ func LoadTemplates(dir string) (*Templates, error) {
 			return nil, err
 		}
 		tp, err := template.New(n).Parse(string(layout))
+		if err == nil && withParts[n] {
+			var parts []byte
+			if parts, err = read("mfa-parts.html"); err == nil {
+				tp, err = tp.Parse(string(parts))
+			}
+		}
 		if err == nil {
 			tp, err = tp.Parse(string(body))
 		}
@@ -122,6 +137,8 @@ type View struct {
 	Links  Links
 	// Providers are the "Sign in with …" links of the sign-in page.
 	Providers []ProviderButton
+	// MFA is the state of the second-factor pages.
+	MFA *MFAView
 	values    map[string]string
 	errors    map[string]string
 }
@@ -154,7 +171,7 @@ func (v *View) Field(name, label, typ, autocomplete string) FieldView {
 }
 
 func (v *View) firstError() string {
-	for _, n := range []string{"username", "email", "current_password", "password", "new_password", "token"} {
+	for _, n := range []string{"username", "email", "current_password", "password", "new_password", "token", "code", "recovery_code"} {
 		if v.errors[n] != "" {
 			return n
 		}
@@ -169,6 +186,9 @@ func (v *View) markFocus(name string) bool {
 	v.values["_focus"] = name
 	return true
 }
+
+// FieldHasError reports whether the field has an error to show.
+func (v *View) FieldHasError(name string) bool { return v.errors[name] != "" }
 
 // fieldError puts msg next to field, or on the form when the page has no
 // such field.
