@@ -402,3 +402,32 @@ func TestWritesRetryOnConflictBounded(t *testing.T) {
 		t.Errorf("endless conflicts: err = %v, want ErrConflict", err)
 	}
 }
+
+// One recovery code presented by two requests at once is spent once.
+func TestConcurrentSameRecoveryCodeSucceedsOnce(t *testing.T) {
+	s, _, clk := newTestService(t)
+	_, codes := enrolTOTP(t, s, clk, alice)
+	const n = 8
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			_, err := s.Verify(context.Background(), alice, Proof{Method: MethodRecoveryCode, Code: codes[3]})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	ok := 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case !errors.Is(err, ErrInvalid):
+			t.Errorf("err = %v, want nil or ErrInvalid", err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d uses succeeded, want exactly 1", ok)
+	}
+}
