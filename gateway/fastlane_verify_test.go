@@ -187,6 +187,12 @@ func testForwardAuthOnTheFastPath(t *testing.T, untrusted *fastEnv) {
 	if r := fe.do("POST", "/logout", "", bearer(gone)...); r.status/100 != 2 {
 		t.Fatalf("logout: %d %s", r.status, r.body)
 	}
+	cu := fe.addUser("changer", "changer-password-1", "user")
+	cu.MustChangePassword = true
+	if err := fe.st.UpdateUser(t.Context(), cu); err != nil {
+		t.Fatal(err)
+	}
+	changer, _ := fe.login("changer", "changer-password-1") // good only for changing the password
 	u, _ := fe.st.GetUserByUsername(t.Context(), "fan")
 	expired, _, err := fe.g.tokens.Issue(u.ID, "sid-expired", "fan", "fan@example.com", []string{"user"}, false, time.Now().Add(-24*time.Hour))
 	if err != nil {
@@ -224,6 +230,9 @@ func testForwardAuthOnTheFastPath(t *testing.T, untrusted *fastEnv) {
 		{"forged token", "GET", verifyReq("GET", nginxAsks("GET", "/api/x"), authz(fe.user+"x")), 401, false},
 		{"expired token", "GET", verifyReq("GET", nginxAsks("GET", "/api/x"), authz(expired)), 401, false},
 		{"revoked token", "GET", verifyReq("GET", nginxAsks("GET", "/api/x"), authz(gone)), 401, false},
+		{"must change the password", "GET", verifyReq("GET", nginxAsks("GET", "/api/x"), authz(changer)), 403, false},
+		{"must change the password, navigation: 302 to the password page", "GET", verifyReq("GET", traefikAsks("GET", "/api/x?z=1"), authz(changer), navigate), 302, false},
+		{"must change the password, public rule", "GET", verifyReq("GET", nginxAsks("GET", "/public/x"), authz(changer)), 200, false},
 		{"role refused", "GET", verifyReq("GET", nginxAsks("GET", "/admin/x"), user), 403, false},
 		{"traversal to a refused role", "GET", verifyReq("GET", nginxAsks("GET", "/public/../admin/x"), user), 403, false},
 		// nginx's form: a 4xx but 401 and 403 is answered 403
@@ -233,6 +242,8 @@ func testForwardAuthOnTheFastPath(t *testing.T, untrusted *fastEnv) {
 		{"nginx absolute URI on another host", "GET", verifyReq("GET", nginxAsks("GET", "http://evil.test/api/x"), user), 403, false},
 		{"nginx with a client's X-Forwarded-Uri", "GET", verifyReq("GET", nginxAsks("GET", "/api/x"), "X-Forwarded-Uri: /public/x\r\n", user), 400, false},
 		// Traefik's and Caddy's form: the 400 as it is
+		{"traefik bad X-Forwarded-Host", "GET", verifyReq("GET", "X-Forwarded-Method: GET\r\nX-Forwarded-Uri: /api/x\r\nX-Forwarded-Host: a/b\r\n", user), 400, false},
+		{"traefik absolute URI on another host", "GET", verifyReq("GET", traefikAsks("GET", "http://evil.test/api/x"), user), 400, false},
 		{"traefik encoded slash", "GET", verifyReq("GET", traefikAsks("GET", "/public/..%2fadmin"), user), 400, false},
 		{"caddy method missing", "GET", verifyReq("GET", "X-Forwarded-Uri: /api/x\r\n", user), 400, false},
 		{"no original URI", "GET", verifyReq("GET", user), 400, false},
