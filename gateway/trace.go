@@ -42,6 +42,13 @@ var outcomeNames = [...]string{outcomeAllow: "allow", outcomePublic: "public", o
 // token check.
 func (g *Gateway) judgeTraced(rq *request, d rules.Decision) (*auth.Claims, outcome, error) {
 	parent := rq.trace
+	if !tracing.Recording(parent) {
+		// Not sampled: no child span either (the token check's included).
+		rq.trace = nil
+		claims, out, err := g.judgeRule(rq, d)
+		rq.trace = parent
+		return claims, out, err
+	}
 	ctx, span := g.tr.Start(parent, "authgate.decide",
 		attribute.Int("authgate.rule", d.Rule), attribute.String("authgate.policy", d.Policy.String()))
 	rq.trace = ctx

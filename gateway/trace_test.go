@@ -29,8 +29,14 @@ type tracedEnv struct {
 // trusted proxy.
 func newTracedEnv(t *testing.T, trusted bool) *tracedEnv {
 	t.Helper()
+	return newSampledEnv(t, trusted, 1)
+}
+
+// newSampledEnv is newTracedEnv sampling ratio of the new traces.
+func newSampledEnv(t *testing.T, trusted bool, ratio float64) *tracedEnv {
+	t.Helper()
 	col := tracingtest.New(t)
-	tr, err := tracing.New(config.Tracing{Enabled: true, Endpoint: col.URL(), SampleRatio: 1, ServiceName: "authgate-test"},
+	tr, err := tracing.New(config.Tracing{Enabled: true, Endpoint: col.URL(), SampleRatio: ratio, ServiceName: "authgate-test"},
 		tracing.Options{BatchTimeout: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -213,6 +219,25 @@ func TestTwoTraceparentsStartANewTrace(t *testing.T) {
 	server, _ := e.serverSpan(t, r.header.Get("X-Request-Id"))
 	if server.TraceID == clientTraceID || server.ParentID != "" {
 		t.Errorf("server span in trace %s under %q, want a new root", server.TraceID, server.ParentID)
+	}
+}
+
+// An unsampled request records no span, but the upstream still gets
+// authgate's traceparent (unsampled flag), never an untrusted client's; a
+// trusted proxy's unsampled trace is continued unsampled.
+func TestUnsampledRequestsStillPropagate(t *testing.T) {
+	for _, trusted := range []bool{false, true} {
+		e := newSampledEnv(t, trusted, 1e-12)
+		r := e.raw("GET /public/x HTTP/1.1", "traceparent", "00-"+clientTraceID+"-"+clientSpanID+"-00")
+		tp := echoed(t, r).Headers["Traceparent"]
+		if len(tp) != 1 || !strings.HasPrefix(tp[0], "00-") || !strings.HasSuffix(tp[0], "-00") ||
+			strings.Contains(tp[0], clientSpanID) || strings.Contains(tp[0], clientTraceID) != trusted {
+			t.Errorf("trusted %v: upstream got traceparent %q", trusted, tp)
+		}
+		_ = e.tr.ForceFlush(context.Background())
+		if s := e.col.Spans(); len(s) != 0 {
+			t.Errorf("trusted %v: %d spans exported for an unsampled request: %+v", trusted, len(s), s)
+		}
 	}
 }
 

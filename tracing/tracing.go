@@ -38,6 +38,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"authgate/config"
 )
@@ -223,6 +224,10 @@ func EndRequest(span trace.Span, e RequestEnd) {
 	span.End()
 }
 
+// Recording reports whether ctx's span is recorded (sampled): callers skip
+// the child spans of a trace that is not.
+func Recording(ctx context.Context) bool { return trace.SpanFromContext(ctx).IsRecording() }
+
 // Start starts an internal span named name under ctx's span.
 func (t *Tracer) Start(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
 	return t.tracer.Start(ctx, name, trace.WithAttributes(attrs...))
@@ -232,12 +237,18 @@ func (t *Tracer) Start(ctx context.Context, name string, attrs ...attribute.KeyV
 // upstream ("" for the default) and returns the traceparent and tracestate
 // to send it: their parent is this span. End it with EndUpstream.
 func (t *Tracer) Upstream(ctx context.Context, upstream string) (span trace.Span, traceparent, tracestate string) {
+	var c pair
+	if !Recording(ctx) {
+		// An unsampled trace: the upstream gets its ids (and the unsampled
+		// flag) without another span that nobody records.
+		t.prop.Inject(ctx, &c)
+		return noop.Span{}, c.parent, c.state
+	}
 	if upstream == "" {
 		upstream = "default"
 	}
 	ctx, span = t.tracer.Start(ctx, "upstream "+upstream, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("authgate.upstream", upstream)))
-	var c pair
 	t.prop.Inject(ctx, &c)
 	return span, c.parent, c.state
 }
