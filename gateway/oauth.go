@@ -134,6 +134,9 @@ func (g *Gateway) oauthCallback(c *fiber.Ctx, rq *request, name string) error {
 				to = g.returns.Default()
 			}
 		}
+		if pair.Claims != nil && pair.Claims.Step != "" && g.pages != nil {
+			to = g.pages.MFAURL(to) // the second factor (or its set-up) first
+		}
 		return c.Redirect(to, fiber.StatusFound)
 	}
 	return g.sendPair(c, pair)

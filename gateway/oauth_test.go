@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"authgate/internal/hydratest"
 )
@@ -270,4 +271,29 @@ func TestProviderSignInThroughTheGateway(t *testing.T) {
 			t.Fatalf("password sign-in of a provider-made account: %d %s", r.status, r.body)
 		}
 	})
+}
+
+// A provider sign-in of an account with a second factor, in a browser,
+// goes to the second-step page (returning to the address asked for)
+// instead of straight to an address it could not use yet.
+func TestProviderSignInOfAnAccountWithASecondFactorGoesToTheSecondStep(t *testing.T) {
+	e := newProviderEnv(t, "    link_by_email: true\nmfa:\n  enabled: true\n  encryption_key: \""+mfaKey+"\"\n")
+	e.addUser("alice", "alice-password-1", "user")
+	tok, _ := e.login("alice", "alice-password-1")
+	r := e.do("POST", "/auth/mfa/totp", "", bearer(tok)...)
+	secret := r.json(t)["secret"].(string)
+	mustStatus(t, "confirm", e.do("POST", "/auth/mfa/totp/confirm", jsonBody("code", code(t, secret, time.Now())), bearer(tok)...), 200, "")
+
+	b := hydratest.NewBrowser()
+	nav := []string{"Sec-Fetch-Mode", "navigate", "Accept", "text/html"}
+	res, _ := browse(t, b, e.base+"/auth/oauth/hydra/authorize?return_to="+url.QueryEscape("/api/landing"), nav...)
+	e.hydra.Next(hydratest.Person{Subject: "hy-alice", Email: "alice@example.com", EmailVerified: true})
+	cb, err := b.FollowUntil(res.Header.Get("Location"), e.base+"/auth/oauth/hydra/callback")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, body := browse(t, b, cb, nav...)
+	if want := "/auth/ui/mfa?return_to=" + url.QueryEscape("/api/landing"); res.StatusCode != 302 || res.Header.Get("Location") != want {
+		t.Fatalf("callback of an account with a second factor: %d %q %s, want 302 %q", res.StatusCode, res.Header.Get("Location"), body, want)
+	}
 }
