@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"authgate/auth"
 	"bufio"
 	"bytes"
 	"io"
@@ -12,11 +11,16 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"authgate/auth"
 )
 
-// Forward-auth on the fast path: the loops answer GET and HEAD
-// /auth/verify themselves with the decision the Fiber app makes
-// (forwardAuth). These tests hold the two paths to the same bytes.
+// Forward-auth on the fast path: the loops answer bodiless /auth/verify
+// questions (any method but CONNECT) themselves with the decision the
+// Fiber app makes (forwardAuth). These tests hold the two paths to the same
+// bytes.
 
 // forwardAuthEnv is a fast-path environment whose loopback client is a
 // trusted proxy, with browser sign-in and session cookies on (302 to the
@@ -398,4 +402,25 @@ func FuzzForwardAuthAgreesWithTheFiberApp(f *testing.F) {
 			t.Fatalf("%q\nfast path\n%s\nFiber app\n%s", raw, got, want)
 		}
 	})
+}
+
+// TestXFFValueJoinsEveryHeader: one X-Forwarded-For (a proxy's usual
+// request, read without a copy) or several, joined in order.
+func TestXFFValueJoinsEveryHeader(t *testing.T) {
+	for _, tc := range []struct{ lines, want string }{
+		{"", ""},
+		{"X-Forwarded-For: 192.0.2.7\r\n", "192.0.2.7"},
+		{"x-forwarded-for: 192.0.2.7, 10.0.0.1\r\n", "192.0.2.7, 10.0.0.1"},
+		{"X-Forwarded-For: 192.0.2.7\r\nX-Other: 1\r\nX-FORWARDED-FOR: 10.0.0.1\r\n", "192.0.2.7,10.0.0.1"},
+		{"X-Forwarded-For: \r\nX-Forwarded-For: 10.0.0.1\r\n", "10.0.0.1"},
+	} {
+		var h fasthttp.RequestHeader
+		h.DisableNormalizing()
+		if err := h.Read(bufio.NewReader(strings.NewReader("GET / HTTP/1.1\r\nHost: a\r\n" + tc.lines + "\r\n"))); err != nil {
+			t.Fatal(err)
+		}
+		if got := xffValue(&h); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.lines, got, tc.want)
+		}
+	}
 }
