@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,16 @@ func TestPasskeyInChromium(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), " 0 failed") {
 		t.Fatal("passkey.js reported failures")
+	}
+	if os.Getenv("AUTHGATE_UPDATE_SCREENSHOTS") != "" {
+		for _, n := range []string{"mfa", "security"} {
+			b, err := os.ReadFile(filepath.Join(out, n+".png"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile("../docs/img/"+n+".png", b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

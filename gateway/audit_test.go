@@ -133,7 +133,7 @@ func TestEveryEventIsFreeOfSecrets(t *testing.T) {
 			t.Errorf("%s lacks the request's client_ip, request_id or user_agent: %s", name, line)
 		}
 		for _, s := range secrets {
-			if s != "" && strings.Contains(line, s) {
+			if s != "" && leaks(line, s) {
 				t.Errorf("%s line holds a secret (%.12s…): %s", name, s, line)
 			}
 		}
@@ -191,6 +191,7 @@ func secondFactorEvents(t *testing.T, e *testEnv, adminTok string, ua []string, 
 	secret := r.json(t)["secret"].(string)
 	note(secret, r.json(t)["otpauth_url"].(string), r.json(t)["qr_png"].(string))
 	first := code(t, secret, time.Now())
+	note(first)
 	r = e.do("POST", "/auth/mfa/totp/confirm", jsonBody("code", first), as(tok)...)
 	mustStatus(t, "confirm totp", r, 200, "")
 	var codes []string
@@ -275,4 +276,16 @@ func noteCredential(t *testing.T, cred []byte, note func(...string)) {
 			note(s)
 		}
 	}
+}
+
+var sixDigits = regexp.MustCompile(`^[0-9]{6}$`)
+
+// leaks reports whether line holds s. A six-digit TOTP code counts only as
+// a whole run of digits: six of the nanoseconds of a time field are not
+// a leak.
+func leaks(line, s string) bool {
+	if !sixDigits.MatchString(s) {
+		return strings.Contains(line, s)
+	}
+	return regexp.MustCompile(`(^|[^0-9])` + s + `([^0-9]|$)`).MatchString(line)
 }
