@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/url"
 	"regexp"
 	"strings"
@@ -177,4 +178,41 @@ func TestSecurityPage(t *testing.T) {
 		t.Errorf("remove with a fresh second factor: %d %s", r.status, r.body)
 	}
 	e.clk.add(time.Second)
+}
+
+// A must-change password and a second factor: the second step comes first
+// (a restricted token cannot change the password), then the password page.
+func TestSecondStepComesBeforeAPasswordChange(t *testing.T) {
+	e := newMFAPagesEnv(t, "")
+	u := e.addUser("mo", "mo-password-1", "user")
+	tok, _ := e.login("mo", "mo-password-1")
+	secret, _ := e.enrolTOTP(tok)
+	u.MustChangePassword = true
+	if err := e.st.UpdateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	b := newTab(e.testEnv)
+	r := b.signIn("/auth/ui/sign-in", "mo", "mo-password-1", "/api/x")
+	if r.status != 303 || !strings.HasPrefix(r.header.Get("Location"), "/auth/ui/mfa?") {
+		t.Fatalf("sign-in: %d %q", r.status, r.header.Get("Location"))
+	}
+	if r := b.navigate("/auth/ui/password"); r.status != 303 || !strings.HasPrefix(r.header.Get("Location"), "/auth/ui/mfa?") {
+		t.Errorf("password page before the second step: %d %q", r.status, r.header.Get("Location"))
+	}
+	page := b.navigate(r.header.Get("Location"))
+	r = b.post("/auth/ui/mfa", "csrf", b.csrf(page), "method", "totp", "code", code(t, secret, e.clk.now()), "return_to", "/api/x")
+	if r.status != 303 || r.header.Get("Location") != "/api/x" {
+		t.Fatalf("second step: %d %q %s", r.status, r.header.Get("Location"), r.body)
+	}
+	if r := b.navigate("/api/x"); r.status != 302 || !strings.HasPrefix(r.header.Get("Location"), "/auth/ui/password?") {
+		t.Errorf("after the second step, the password change: %d %q", r.status, r.header.Get("Location"))
+	}
+	page = b.navigate("/auth/ui/password?return_to=%2Fapi%2Fx")
+	r = b.post("/auth/ui/password", "csrf", b.csrf(page), "current_password", "mo-password-1", "new_password", "mo-password-2", "return_to", "/api/x")
+	if r.status != 303 || r.header.Get("Location") != "/api/x" {
+		t.Fatalf("password change: %d %q %s", r.status, r.header.Get("Location"), r.body)
+	}
+	if r := b.navigate("/api/x"); r.status != 200 || upstreamHeaders(t, r).Get("X-User-Name") != "mo" {
+		t.Errorf("after both: %d %s", r.status, r.body)
+	}
 }
