@@ -2,6 +2,8 @@ package mfa
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -187,6 +189,12 @@ func (s *Service) update(ctx context.Context, userID string, change func(f *stor
 			return store.SecondFactors{}, refusal
 		}
 		f.UpdatedAt = s.now().UTC()
+		// Unique per attempt: a concurrent request that decided the same
+		// (the same code, the same instant) must not pass for a retry of
+		// this write (see store.SecondFactors.WriteID).
+		if f.WriteID, err = writeID(); err != nil {
+			return store.SecondFactors{}, err
+		}
 		out, err := s.st.PutSecondFactors(ctx, f)
 		if errors.Is(err, store.ErrConflict) {
 			continue
@@ -312,4 +320,13 @@ func lastFactorGone(f *store.SecondFactors) {
 	if !HasFactor(*f) {
 		f.RecoveryHashes = nil
 	}
+}
+
+// writeID is a random identifier of one write attempt.
+func writeID() (string, error) {
+	var b [12]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("mfa: write id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

@@ -239,6 +239,12 @@ type SecondFactors struct {
 	// nil: none.
 	Ceremony  *Ceremony `json:"ceremony,omitempty"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// WriteID is chosen afresh by each write attempt. A retry of one
+	// write (its reply lost) sends the same bytes and is recognised as
+	// applied; two requests that decided alike from the same version (two
+	// checks of one TOTP code in the same instant) differ in it, so the
+	// second gets ErrConflict, re-reads, and sees the code spent.
+	WriteID string `json:"write_id,omitempty"`
 }
 
 // TOTPFactor is a time-based one-time password secret (RFC 6238).
