@@ -547,7 +547,9 @@ func TestMFARoutesAreOffByDefault(t *testing.T) {
 // One flow on two instances sharing Redis: the spent TOTP step is shared,
 // so a code used on one instance is a replay on the other.
 func TestTOTPAcrossInstancesOnRedis(t *testing.T) {
-	envs := redisEnvs(t, 2, func(y string) string { return strings.Replace(y, "rules:\n", mfaRules, 1) + strings.Replace(mfaOn, "tokens: {access_ttl: 1h}\n", "", 1) })
+	envs := redisEnvs(t, 2, func(y string) string {
+		return strings.Replace(y, "rules:\n", mfaRules, 1) + strings.Replace(mfaOn, "tokens: {access_ttl: 1h}\n", "", 1)
+	})
 	a, b := &mfaEnv{testEnv: envs[0], clk: &clock{t: time.Now()}}, &mfaEnv{testEnv: envs[1]}
 	a.addUser("kim", "kim-password-1")
 	tok, _ := a.login("kim", "kim-password-1")

@@ -138,9 +138,9 @@ type View struct {
 	// Providers are the "Sign in with …" links of the sign-in page.
 	Providers []ProviderButton
 	// MFA is the state of the second-factor pages.
-	MFA *MFAView
-	values    map[string]string
-	errors    map[string]string
+	MFA    *MFAView
+	values map[string]string
+	errors map[string]string
 }
 
 // Links are the other pages.
