@@ -235,8 +235,11 @@ type Enrolment struct {
 	// Passkey describes the registered passkey (passkey enrolment only).
 	Passkey *mfa.PasskeyInfo
 	// Pair is set when the token was restricted to enrolling (Step
-	// "enrol"): the enrolment proved the new factor, that session has
-	// ended and this is the new full one.
+	// "enrol") or this was the user's first factor: the enrolment proved
+	// the new factor, that session has ended and this is the new one, whose
+	// amr has the factor. A user sent to enrol by an `mfa: required` rule
+	// thus reaches the page asked for at once, instead of waiting for the
+	// authenticator's next code (the confirming one is spent).
 	Pair *auth.Pair
 }
 
@@ -301,11 +304,14 @@ func (s *Service) FinishPasskey(ctx context.Context, claims *auth.Claims, name s
 	return s.enrolled(ctx, claims, u, mfa.MethodPasskey, mfa.AMRPasskey, Enrolment{RecoveryCodes: codes, Passkey: &info})
 }
 
-// enrolled audits an enrolment and upgrades an "enrol" session.
+// enrolled audits an enrolment and upgrades an "enrol" session, and any
+// session that has just enrolled the user's first factor (e.RecoveryCodes
+// are set then). A later factor upgrades nothing: adding it needed a
+// fresh second factor, which the session's amr already has.
 func (s *Service) enrolled(ctx context.Context, claims *auth.Claims, u store.User, method, amr string, e Enrolment) (Enrolment, error) {
 	s.audit.Log(ctx, audit.Event{Event: audit.SecondFactorEnrolled, User: u.ID, Username: u.Username, Actor: u.ID,
 		Outcome: audit.Success, Reason: method, Session: claims.SessionID})
-	if claims.Step != auth.StepEnrol {
+	if claims.Step != auth.StepEnrol && e.RecoveryCodes == nil {
 		return e, nil
 	}
 	pair, err := s.upgrade(ctx, claims, u, amr)

@@ -442,6 +442,9 @@ func TestEnrolStep(t *testing.T) {
 	}
 }
 
+// A full session that enrols the user's first factor needs no step-up to
+// do it, and comes out as a new session whose amr has the factor: a user
+// sent to enrol by an mfa: required rule goes on at once.
 func TestAFullSessionEnrolsItsFirstFactorWithoutAStepUp(t *testing.T) {
 	e := newSFEnv(t)
 	u := e.user("alice")
@@ -451,15 +454,23 @@ func TestAFullSessionEnrolsItsFirstFactorWithoutAStepUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, err := e.svc.ConfirmTOTP(e.ctx, p.Claims, e.code(en.Secret, 0), Client{})
-	if err != nil || res.Pair != nil || len(res.RecoveryCodes) != 10 {
+	if err != nil || res.Pair == nil || len(res.RecoveryCodes) != 10 {
 		t.Fatalf("confirm: pair %v, %d codes, %v", res.Pair, len(res.RecoveryCodes), err)
 	}
-	if !slices.Contains(e.sessions(u.ID), p.Claims.SessionID) {
-		t.Error("a full session was ended by enrolling")
+	if c := res.Pair.Claims; !slices.Equal(c.AMR, []string{"pwd", "otp"}) || c.Step != "" || c.SessionID == p.Claims.SessionID {
+		t.Errorf("upgraded session: amr %v step %q sid new %v", c.AMR, c.Step, c.SessionID != p.Claims.SessionID)
 	}
-	// A second TOTP is refused; the first must go first.
+	if slices.Contains(e.sessions(u.ID), p.Claims.SessionID) {
+		t.Error("the session that enrolled was not replaced")
+	}
+	// A second TOTP from the old (ended, password-only) claims is refused:
+	// the first must go first, and it needs a fresh second factor.
 	_, err = e.svc.BeginTOTP(e.ctx, p.Claims)
 	wantKind(t, err, KindFreshSecondFactor)
+	// The new session may change factors: its second factor is fresh.
+	if _, err := e.svc.RegenerateRecoveryCodes(e.ctx, res.Pair.Claims); err != nil {
+		t.Errorf("the upgraded session cannot regenerate codes: %v", err)
+	}
 }
 
 func TestResetSecondFactors(t *testing.T) {

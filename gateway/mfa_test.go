@@ -194,10 +194,21 @@ func TestTOTPEndToEnd(t *testing.T) {
 	}
 	r = e.do("POST", "/auth/mfa/totp/confirm", jsonBody("code", code(t, secret, e.clk.now())), bearer(tok)...)
 	mustStatus(t, "confirm", r, 200, "")
-	codes, _ := r.json(t)["recovery_codes"].([]any)
+	confirmed := r.json(t)
+	codes, _ := confirmed["recovery_codes"].([]any)
 	if len(codes) != 10 {
 		t.Fatalf("the first factor gives 10 recovery codes: %s", r.body)
 	}
+	// The session that enrolled its first factor is replaced by one whose
+	// amr has it; the password-only token's session has ended.
+	enrolled, _ := confirmed["access_token"].(string)
+	if enrolled == "" {
+		t.Fatalf("the first factor's enrolment gives a new token pair: %s", r.body)
+	}
+	if r := e.do("GET", "/auth/mfa", "", bearer(tok)...); r.status != 401 {
+		t.Errorf("the session that enrolled still works: %d %s", r.status, r.body)
+	}
+	tok = enrolled
 	used := code(t, secret, e.clk.now())
 	e.nextStep()
 	r = e.do("GET", "/auth/mfa", "", bearer(tok)...)
@@ -599,8 +610,16 @@ func TestPasskeyEndToEnd(t *testing.T) {
 	k := newSoftKey(t, "http://localhost:8080")
 	r := e.addPasskey(tok, k, "Laptop")
 	mustStatus(t, "passkey finish", r, 201, "")
-	if codes, _ := r.json(t)["recovery_codes"].([]any); len(codes) != 10 {
+	finished := r.json(t)
+	if codes, _ := finished["recovery_codes"].([]any); len(codes) != 10 {
 		t.Errorf("the first factor gives recovery codes: %s", r.body)
+	}
+	// The first factor's enrolment hands back a session whose amr has it.
+	if tok, _ = finished["access_token"].(string); tok == "" {
+		t.Fatalf("the first passkey's enrolment gives no new token pair: %s", r.body)
+	}
+	if amr := amrOf(t, tok); !slices.Equal(amr, []string{"hwk", "pwd"}) {
+		t.Errorf("amr after enrolling a passkey: %v", amr)
 	}
 	r = e.do("GET", "/auth/mfa/passkeys", "", bearer(tok)...)
 	list, _ := r.json(t)["passkeys"].([]any)
