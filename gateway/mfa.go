@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -280,33 +281,13 @@ func (g *Gateway) credentialBody(c *fiber.Ctx) ([]byte, error) {
 // mfaBeginPasskey is POST <mfa>/passkeys/begin: the options of
 // navigator.credentials.create.
 func (g *Gateway) mfaBeginPasskey(c *fiber.Ctx, rq *request) error {
-	if err := g.passkeysOn(); err != nil {
-		return err
-	}
-	claims, err := g.mfaClaims(rq)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := g.storeCtx(c)
-	defer cancel()
-	opts, err := g.acct.BeginPasskey(ctx, claims)
-	if err != nil {
-		return err
-	}
-	return sendOptions(c, opts)
+	return g.passkeyOptions(c, rq, g.acct.BeginPasskey)
 }
 
 // mfaFinishPasskey is POST <mfa>/passkeys/finish?name=: the browser's new
 // credential.
 func (g *Gateway) mfaFinishPasskey(c *fiber.Ctx, rq *request) error {
-	if err := g.passkeysOn(); err != nil {
-		return err
-	}
-	claims, err := g.mfaClaims(rq)
-	if err != nil {
-		return err
-	}
-	body, err := g.credentialBody(c)
+	claims, body, err := g.passkeyAnswer(c, rq)
 	if err != nil {
 		return err
 	}
@@ -336,33 +317,13 @@ func (g *Gateway) mfaRemovePasskey(c *fiber.Ctx, rq *request) error {
 // mfaBeginPasskeyLogin is POST <mfa>/passkeys/login/begin: the options of
 // navigator.credentials.get for the second step.
 func (g *Gateway) mfaBeginPasskeyLogin(c *fiber.Ctx, rq *request) error {
-	if err := g.passkeysOn(); err != nil {
-		return err
-	}
-	claims, err := g.mfaClaims(rq)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := g.storeCtx(c)
-	defer cancel()
-	opts, err := g.acct.BeginPasskeyLogin(ctx, claims)
-	if err != nil {
-		return err
-	}
-	return sendOptions(c, opts)
+	return g.passkeyOptions(c, rq, g.acct.BeginPasskeyLogin)
 }
 
 // mfaFinishPasskeyLogin is POST <mfa>/passkeys/login/finish: the browser's
 // assertion; a new token pair.
 func (g *Gateway) mfaFinishPasskeyLogin(c *fiber.Ctx, rq *request) error {
-	if err := g.passkeysOn(); err != nil {
-		return err
-	}
-	claims, err := g.mfaClaims(rq)
-	if err != nil {
-		return err
-	}
-	body, err := g.credentialBody(c)
+	claims, body, err := g.passkeyAnswer(c, rq)
 	if err != nil {
 		return err
 	}
@@ -373,6 +334,43 @@ func (g *Gateway) mfaFinishPasskeyLogin(c *fiber.Ctx, rq *request) error {
 		return err
 	}
 	return g.sendPair(c, pair)
+}
+
+// passkeyOptions answers the begin of a passkey ceremony with the options
+// begin (account's BeginPasskey or BeginPasskeyLogin) makes for the
+// token's user.
+func (g *Gateway) passkeyOptions(c *fiber.Ctx, rq *request, begin func(context.Context, *auth.Claims) (json.RawMessage, error)) error {
+	if err := g.passkeysOn(); err != nil {
+		return err
+	}
+	claims, err := g.mfaClaims(rq)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := g.storeCtx(c)
+	defer cancel()
+	opts, err := begin(ctx, claims)
+	if err != nil {
+		return err
+	}
+	return sendOptions(c, opts)
+}
+
+// passkeyAnswer is what the finish of a passkey ceremony needs: the
+// token's claims and the browser's credential.
+func (g *Gateway) passkeyAnswer(c *fiber.Ctx, rq *request) (*auth.Claims, []byte, error) {
+	if err := g.passkeysOn(); err != nil {
+		return nil, nil, err
+	}
+	claims, err := g.mfaClaims(rq)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := g.credentialBody(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	return claims, body, nil
 }
 
 // mfaReset is DELETE <users>/{id}/mfa: an admin removes every second
