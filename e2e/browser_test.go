@@ -44,6 +44,32 @@ func need(t *testing.T, what string, ok bool) {
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
+// serveGateway runs a gateway of the config y on ln until the test ends.
+func serveGateway(t *testing.T, y string, ln net.Listener) {
+	t.Helper()
+	cfg, err := config.LoadBytes([]byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	st, limits, err := gateway.OpenStore(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	g, err := gateway.New(cfg, st, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LimiterStore: limits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- g.Serve(ctx, ln, nil) }()
+	t.Cleanup(func() { cancel(); <-served })
+}
+
 const e2eConfig = `
 listen: "127.0.0.1:0"
 data_dir: %DATA%
@@ -120,27 +146,7 @@ func TestBrowserSignInInChromium(t *testing.T) {
 			"\", client_secret: \"" + secret + "\", redirect_url: \"" + callback + "\", allow_signup: true}\n"
 		provider = "Hydra"
 	}
-	cfg, err := config.LoadBytes([]byte(y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	st, limits, err := gateway.OpenStore(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	g, err := gateway.New(cfg, st, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LimiterStore: limits})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- g.Serve(ctx, ln, nil) }()
-	defer func() { cancel(); <-served }()
+	serveGateway(t, y, ln)
 
 	nginxAddr := startNginx(t, nginx, fmt.Sprintf("127.0.0.1:%d", agPort), strings.TrimPrefix(up.URL, "http://"))
 	_, nginxPort, _ := net.SplitHostPort(nginxAddr)

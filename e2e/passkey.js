@@ -11,62 +11,14 @@
 //
 // Exit status 0 when every check passed; each check prints one line.
 'use strict';
-const { chromium } = require('playwright-core');
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
+const { OUT, check, browser, shot, echoUser, signIn, main } = require('./lib');
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const BASE = process.env.BASE;
-const OUT = process.env.OUT;
-
-let failed = 0;
-let passed = 0;
-function check(ok, what, detail) {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${what}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${what}${detail ? ': ' + detail : ''}`);
-  }
-}
-
-async function browser() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authgate-chromium-'));
-  const ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: '/usr/bin/chromium', headless: true, args: ARGS, viewport: { width: 900, height: 900 },
-  });
-  ctx.setDefaultTimeout(15000);
-  return ctx;
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(OUT, name + '.png'), fullPage: true });
-}
-
-async function echoUser(page) {
-  const text = await page.textContent('body').catch(() => '');
-  try {
-    const j = JSON.parse(text);
-    const v = j.headers && j.headers['X-User-Name'];
-    return v ? v[0] : '';
-  } catch {
-    return null;
-  }
-}
-
-async function signIn(page, user, password) {
-  await page.getByLabel('Username').fill(user);
-  await page.getByLabel('Password').fill(password);
-  await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Sign in' }).click()]);
-}
 
 const pathOf = (page) => new URL(page.url()).pathname;
 
 async function run() {
-  const ctx = await browser();
+  const ctx = await browser(900);
   const page = ctx.pages()[0] || (await ctx.newPage());
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('WebAuthn.enable');
@@ -114,7 +66,7 @@ async function run() {
   await ctx.close();
 
   // 4. a password-only account is refused at the mfa: required path
-  const ctx2 = await browser();
+  const ctx2 = await browser(900);
   const p2 = ctx2.pages()[0] || (await ctx2.newPage());
   await p2.goto(`${BASE}/api/hello`);
   await signIn(p2, 'sam', 'sam-password-1');
@@ -126,13 +78,4 @@ async function run() {
   await ctx2.close();
 }
 
-(async () => {
-  fs.mkdirSync(OUT, { recursive: true });
-  try {
-    await run();
-  } catch (e) {
-    check(false, 'ran to the end', e.stack);
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+main([['', run]]);

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http/httptest"
 	"os"
@@ -17,7 +15,6 @@ import (
 
 	"authgate/auth"
 	"authgate/config"
-	"authgate/gateway"
 	"authgate/gateway/echo"
 )
 
@@ -76,27 +73,7 @@ func TestPasskeyInChromium(t *testing.T) {
 	base := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	y := strings.NewReplacer("%DATA%", t.TempDir(), "%UPSTREAM%", up.URL, "%PAT%", hash("pat-password-1"),
 		"%SAM%", hash("sam-password-1"), "%ORIGIN%", base).Replace(passkeyConfig)
-	cfg, err := config.LoadBytes([]byte(y))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	st, limits, err := gateway.OpenStore(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	g, err := gateway.New(cfg, st, gateway.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), LimiterStore: limits})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- g.Serve(ctx, ln, nil) }()
-	defer func() { cancel(); <-served }()
+	serveGateway(t, y, ln)
 
 	out := os.Getenv("AUTHGATE_E2E_OUT")
 	if out == "" {

@@ -12,66 +12,17 @@
 //
 // Exit status 0 when every check passed; each check prints one line.
 'use strict';
-const { chromium } = require('playwright-core');
-const fs = require('fs');
-const os = require('os');
-const path = require('path');
+const { OUT, check, browser, shot, echoUser, signIn, main } = require('./lib');
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const OUT = process.env.OUT;
 const EVIL = process.env.EVIL;
 const TTL = Number(process.env.TTL_MS || 2000);
 const modes = Object.fromEntries(process.env.MODES.split(',').map((kv) => kv.split('=')));
 
-let failed = 0;
-let passed = 0;
-function check(ok, what, detail) {
-  if (ok) {
-    passed++;
-    console.log(`ok   ${what}`);
-  } else {
-    failed++;
-    console.log(`FAIL ${what}${detail ? ': ' + detail : ''}`);
-  }
-}
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function browser() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'authgate-chromium-'));
-  const ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: '/usr/bin/chromium', headless: true, args: ARGS, viewport: { width: 900, height: 700 },
-  });
-  ctx.setDefaultTimeout(15000);
-  return ctx;
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: path.join(OUT, name + '.png'), fullPage: true });
-}
-
-// echoUser is the X-User-Name the echo upstream saw, or null when the page
-// is not the echo.
-async function echoUser(page) {
-  const text = await page.textContent('body').catch(() => '');
-  try {
-    const j = JSON.parse(text);
-    const v = j.headers && j.headers['X-User-Name'];
-    return v ? v[0] : '';
-  } catch {
-    return null;
-  }
-}
-
-async function signIn(page, user, password) {
-  await page.getByLabel('Username').fill(user);
-  await page.getByLabel('Password').fill(password);
-  await Promise.all([page.waitForLoadState('load'), page.getByRole('button', { name: 'Sign in' }).click()]);
-}
 
 async function run(mode, base) {
   console.log(`# ${mode}: ${base}`);
-  const ctx = await browser();
+  const ctx = await browser(700);
   const page = ctx.pages()[0] || (await ctx.newPage());
   const host = new URL(base).host;
 
@@ -141,7 +92,7 @@ async function run(mode, base) {
   await ctx.close();
 
   // 6. must-change: taken to the password page and nowhere else until it is changed
-  const ctx2 = await browser();
+  const ctx2 = await browser(700);
   const p2 = ctx2.pages()[0] || (await ctx2.newPage());
   await p2.goto(`${base}/api/dashboard`);
   await signIn(p2, `bob-${mode}`, 'bob-password-1');
@@ -167,7 +118,7 @@ async function run(mode, base) {
   // 7. "Sign in with <provider>" on the sign-in page: through the provider
   // and back to the URL asked for, signed in as the provider's person.
   if (mode === 'proxy' && process.env.PROVIDER) {
-    const ctx3 = await browser();
+    const ctx3 = await browser(700);
     const p3 = ctx3.pages()[0] || (await ctx3.newPage());
     const asked = `${base}/api/from-provider?x=1`;
     await p3.goto(asked);
@@ -180,15 +131,4 @@ async function run(mode, base) {
   }
 }
 
-(async () => {
-  fs.mkdirSync(OUT, { recursive: true });
-  for (const [mode, base] of Object.entries(modes)) {
-    try {
-      await run(mode, base);
-    } catch (e) {
-      check(false, `${mode}: ran to the end`, e.stack);
-    }
-  }
-  console.log(`${passed} passed, ${failed} failed`);
-  process.exit(failed ? 1 : 0);
-})();
+main(Object.entries(modes).map(([mode, base]) => [`${mode}: `, () => run(mode, base)]));
